@@ -1,0 +1,312 @@
+// Package nft renders the ruleset as one nftables transaction on the table
+// `inet ownerwall`, and loads it with `nft -f`.
+package nft
+
+import (
+	"fmt"
+	"strings"
+
+	"sigs.k8s.io/knftables"
+
+	"github.com/ownerwall/ownerwall/internal/ir"
+)
+
+// Table is the name of ownerwall's own table (family inet).
+const Table = "ownerwall"
+
+const (
+	outputChain = "output"
+	rejectChain = "reject_packet"
+	noRuleChain = "no_rule"
+	defaultMap  = "uid_profile"
+
+	tcpSYN    = "tcp flags & (syn | ack) == syn"
+	tcpSYNACK = "tcp flags & (syn | ack) == syn | ack"
+	ctNew     = "ct state new"
+	ctReply   = "ct state established,related"
+)
+
+// NewTransaction returns a transaction for ownerwall's table that is not
+// tied to a live nft: for rendering and tests.
+func NewTransaction() *knftables.Transaction {
+	return knftables.NewFake(knftables.InetFamily, Table).NewTransaction()
+}
+
+// Build queues, on tx, the replacement of ownerwall's whole table by rs: the
+// table is created if missing, deleted and created again, so that one
+// `nft -f` swaps the old ruleset for the new one at once.
+func Build(tx *knftables.Transaction, rs *ir.Ruleset) {
+	tx.Add(&knftables.Table{})
+	tx.Delete(&knftables.Table{})
+	tx.Add(&knftables.Table{Comment: knftables.PtrTo("ownerwall: generated from " + sanitize(rs.Source) + "; do not edit, run ownerwall apply")})
+
+	for _, r := range rs.Rules {
+		tx.Add(&knftables.Counter{Name: counterName(r.Index), Comment: knftables.PtrTo(sanitize(r.Name))})
+	}
+	tx.Add(&knftables.Chain{Name: rejectChain, Comment: knftables.PtrTo("reject: TCP reset, ICMP port unreachable otherwise")})
+	tx.Add(&knftables.Rule{Chain: rejectChain, Rule: "meta l4proto tcp reject with tcp reset"})
+	tx.Add(&knftables.Rule{Chain: rejectChain, Rule: "reject with icmpx port-unreachable"})
+
+	if rs.Stateful {
+		tx.Add(&knftables.Chain{Name: noRuleChain, Comment: knftables.PtrTo("no rule applies to this uid: outbound default")})
+		addTail(tx, rs, noRuleChain)
+	}
+	for _, p := range rs.Profiles {
+		name := profileChain(p.ID)
+		names := make([]string, 0, len(p.Rules))
+		for _, ri := range p.Rules {
+			names = append(names, fmt.Sprint(rs.Rules[ri].Index))
+		}
+		tx.Add(&knftables.Chain{Name: name, Comment: knftables.PtrTo("rules " + strings.Join(names, ", "))})
+		for _, ri := range p.Rules {
+			for _, text := range ruleTexts(rs, &rs.Rules[ri]) {
+				tx.Add(&knftables.Rule{Chain: name, Rule: text})
+			}
+		}
+		addTail(tx, rs, name)
+	}
+
+	for i, d := range rs.Dispatch {
+		name := mapName(rs, i)
+		tx.Add(&knftables.Map{Name: name, Type: "uid : verdict", Flags: []knftables.SetFlag{knftables.IntervalFlag}})
+		for _, u := range d.UIDs {
+			verdict := ""
+			switch {
+			case u.Profile >= 0:
+				verdict = "goto " + profileChain(u.Profile)
+			case rs.Stateful:
+				verdict = "goto " + noRuleChain
+			case d.Unit != "":
+				verdict = "accept" // a unit socket must not fall through to the default map
+			default:
+				continue // no rule, outbound accept: nothing to do
+			}
+			tx.Add(&knftables.Element{Map: name, Key: []string{uidKey(u.Lo, u.Hi)}, Value: []string{verdict}})
+		}
+	}
+
+	tx.Add(&knftables.Chain{
+		Name:     outputChain,
+		Type:     knftables.PtrTo(knftables.FilterType),
+		Hook:     knftables.PtrTo(knftables.OutputHook),
+		Priority: knftables.PtrTo(knftables.FilterPriority),
+		Policy:   knftables.PtrTo(knftables.AcceptPolicy),
+		Comment:  knftables.PtrTo("locally generated packets, by the uid that owns their socket"),
+	})
+	for _, text := range outputRules(rs) {
+		tx.Add(&knftables.Rule{Chain: outputChain, Rule: text})
+	}
+}
+
+// Flush queues the removal of ownerwall's table, whether or not it exists.
+func Flush(tx *knftables.Transaction) {
+	tx.Add(&knftables.Table{})
+	tx.Delete(&knftables.Table{})
+}
+
+func outputRules(rs *ir.Ruleset) []string {
+	serveTCP, serveUDP := serves(rs)
+	var out []string
+	if rs.Stateful {
+		out = append(out, "icmpv6 type { nd-router-solicit, nd-router-advert, nd-neighbor-solicit, nd-neighbor-advert, nd-redirect } accept")
+		// Replies pass at once, except what a serve rule must see first: a
+		// listener's SYN-ACK, and UDP sent from a served port.
+		if serveTCP {
+			out = append(out, "tcp flags & (syn | ack) != syn | ack "+ctReply+" accept")
+		} else {
+			out = append(out, "meta l4proto tcp "+ctReply+" accept")
+		}
+		if serveUDP {
+			out = append(out, "meta l4proto != { tcp, udp } "+ctReply+" accept")
+		} else {
+			out = append(out, "meta l4proto != tcp "+ctReply+" accept")
+		}
+	} else {
+		// Mid-connection TCP is neither a new connection nor a SYN-ACK.
+		out = append(out, "tcp flags & (syn | ack) == ack accept")
+	}
+	for i, d := range rs.Dispatch {
+		vmap := "meta skuid vmap @" + mapName(rs, i)
+		if d.Unit != "" {
+			vmap = fmt.Sprintf("socket cgroupv2 level %d %q %s", d.Level, d.Cgroup, vmap)
+		}
+		out = append(out, vmap)
+	}
+	return out
+}
+
+func serves(rs *ir.Ruleset) (tcp, udp bool) {
+	for _, r := range rs.Rules {
+		if r.Dir == ir.Serve {
+			tcp = tcp || r.Match.TCP != nil
+			udp = udp || r.Match.UDP != nil
+		}
+	}
+	return tcp, udp
+}
+
+// addTail ends a profile chain: replies pass (stateful only), then the
+// outbound default decides.
+func addTail(tx *knftables.Transaction, rs *ir.Ruleset, chain string) {
+	if !rs.Stateful {
+		return
+	}
+	tx.Add(&knftables.Rule{Chain: chain, Rule: ctReply + " accept"})
+	tx.Add(&knftables.Rule{Chain: chain, Rule: verdict(rs.Outbound)})
+}
+
+func verdict(a ir.Action) string {
+	switch a {
+	case ir.Reject:
+		return "goto " + rejectChain
+	case ir.Drop:
+		return "drop"
+	}
+	return "accept"
+}
+
+// ruleTexts renders one policy rule as the nft rules of a profile chain:
+// one per (address family or local) x (protocol clause).
+func ruleTexts(rs *ir.Ruleset, r *ir.Rule) []string {
+	tail := fmt.Sprintf("counter name %q ", counterName(r.Index))
+	if r.Log {
+		tail += fmt.Sprintf("log prefix %q flags skuid ", logPrefix(r))
+	}
+	var out []string
+	if r.Dir == ir.Serve {
+		if r.Match.TCP != nil {
+			v := verdict(r.Action)
+			if r.Action == ir.Reject {
+				// A reset sent back to the listener would not reach the
+				// client; turning the SYN-ACK into RST|ACK refuses it at once.
+				v = "tcp flags set rst | ack accept"
+			}
+			out = append(out, join(tcpSYNACK, portMatch("tcp sport", r.Match.TCP), tail+v))
+		}
+		if r.Match.UDP != nil {
+			out = append(out, join(portMatch("udp sport", r.Match.UDP, "meta l4proto udp"), tail+verdict(r.Action)))
+		}
+		return out
+	}
+	state := ""
+	if rs.Stateful {
+		state = ctNew
+	}
+	var protos []string
+	m := r.Match
+	if m.AllProtocols {
+		protos = append(protos, tcpSYN, join("meta l4proto != tcp", state))
+	}
+	if m.TCP != nil {
+		protos = append(protos, join(tcpSYN, portMatch("tcp dport", m.TCP)))
+	}
+	if m.UDP != nil {
+		protos = append(protos, join(portMatch("udp dport", m.UDP, "meta l4proto udp"), state))
+	}
+	for _, addr := range addrMatches(m) {
+		for _, proto := range protos {
+			out = append(out, join(addr, proto, tail+verdict(r.Action)))
+		}
+	}
+	return out
+}
+
+func addrMatches(m ir.Match) []string {
+	if m.AnyHost {
+		return []string{""}
+	}
+	var out []string
+	if m.Local {
+		out = append(out, "fib daddr type local")
+	}
+	var v4, v6 []string
+	for _, p := range m.Nets {
+		s := p.String()
+		if p.IsSingleIP() {
+			s = p.Addr().String()
+		}
+		if p.Addr().Is4() {
+			v4 = append(v4, s)
+		} else {
+			v6 = append(v6, s)
+		}
+	}
+	if len(v4) > 0 {
+		out = append(out, "ip daddr "+set(v4))
+	}
+	if len(v6) > 0 {
+		out = append(out, "ip6 daddr "+set(v6))
+	}
+	return out
+}
+
+func portMatch(expr string, p *ir.Ports, anyForm ...string) string {
+	if p.Any {
+		if len(anyForm) > 0 {
+			return anyForm[0]
+		}
+		return ""
+	}
+	items := make([]string, 0, len(p.Ranges))
+	for _, r := range p.Ranges {
+		if r.Lo == r.Hi {
+			items = append(items, fmt.Sprint(r.Lo))
+		} else {
+			items = append(items, fmt.Sprintf("%d-%d", r.Lo, r.Hi))
+		}
+	}
+	return expr + " " + set(items)
+}
+
+func set(items []string) string {
+	if len(items) == 1 {
+		return items[0]
+	}
+	return "{ " + strings.Join(items, ", ") + " }"
+}
+
+func join(parts ...string) string {
+	var out []string
+	for _, p := range parts {
+		if p = strings.TrimSpace(p); p != "" {
+			out = append(out, p)
+		}
+	}
+	return strings.Join(out, " ")
+}
+
+func uidKey(lo, hi uint32) string {
+	if lo == hi {
+		return fmt.Sprint(lo)
+	}
+	return fmt.Sprintf("%d-%d", lo, hi)
+}
+
+func mapName(rs *ir.Ruleset, i int) string {
+	if rs.Dispatch[i].Unit == "" {
+		return defaultMap
+	}
+	return fmt.Sprintf("uid_profile_unit%d", i+1)
+}
+
+func profileChain(id int) string { return fmt.Sprintf("profile_%d", id+1) }
+
+func counterName(index int) string { return fmt.Sprintf("rule_%d", index) }
+
+func logPrefix(r *ir.Rule) string {
+	name := sanitize(r.Name)
+	if len(name) > 80 {
+		name = name[:80]
+	}
+	return fmt.Sprintf("ownerwall rule %d %s: ", r.Index, name)
+}
+
+// sanitize keeps text safe inside an nft quoted string.
+func sanitize(s string) string {
+	return strings.Map(func(r rune) rune {
+		if r == '"' || r == '\\' || r < ' ' || r == 0x7f {
+			return '_'
+		}
+		return r
+	}, s)
+}

@@ -1,0 +1,133 @@
+// Package cli is ownerwall's command line: flags in, run functions out.
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"github.com/ownerwall/ownerwall/internal/compile"
+	"github.com/ownerwall/ownerwall/internal/ident"
+	"github.com/ownerwall/ownerwall/internal/ir"
+	"github.com/ownerwall/ownerwall/internal/policy"
+)
+
+// DefaultPolicy is where the policy lives unless -f says otherwise.
+const DefaultPolicy = "/etc/ownerwall/policy.yaml"
+
+// ExitError carries a specific exit status (plan's 2, say) up to main.
+type ExitError struct {
+	Code int
+	Err  error // may be nil: nothing more to print
+}
+
+func (e *ExitError) Error() string {
+	if e.Err == nil {
+		return fmt.Sprintf("exit status %d", e.Code)
+	}
+	return e.Err.Error()
+}
+
+func (e *ExitError) Unwrap() error { return e.Err }
+
+// app is what every command shares: where output goes, and how identities
+// are resolved (swappable in tests).
+type app struct {
+	stdout, stderr io.Writer
+	env            compile.Env
+	log            *slog.Logger
+}
+
+// Main runs ownerwall with args and returns the process exit status.
+func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	a := &app{
+		stdout: stdout,
+		stderr: stderr,
+		env:    compile.Env{Dir: ident.NewNSS(), Units: ident.Systemd{}, Hosts: ident.Resolver{}},
+		log:    slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn})),
+	}
+	root := a.rootCommand()
+	root.SetArgs(args)
+	err := root.ExecuteContext(ctx)
+	if err == nil {
+		return 0
+	}
+	var ee *ExitError
+	if errors.As(err, &ee) {
+		if ee.Err != nil {
+			a.printError(ee.Err)
+		}
+		return ee.Code
+	}
+	a.printError(err)
+	return 1
+}
+
+func (a *app) printError(err error) {
+	var ps policy.Problems
+	if errors.As(err, &ps) {
+		for _, p := range ps {
+			fmt.Fprintln(a.stderr, p.Error())
+		}
+		return
+	}
+	msg := strings.ReplaceAll(err.Error(), "\n", " | ")
+	fmt.Fprintln(a.stderr, "ownerwall: "+msg)
+}
+
+func (a *app) rootCommand() *cobra.Command {
+	root := &cobra.Command{
+		Use:           "ownerwall",
+		Short:         "Who on this host may connect where: owner-match firewall policies, compiled, explained and proven",
+		SilenceUsage:  true,
+		SilenceErrors: true,
+	}
+	root.SetOut(a.stdout)
+	root.SetErr(a.stderr)
+	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return err })
+	root.AddCommand(
+		a.checkCommand(),
+		a.applyCommand(),
+		a.exportCommand(),
+		a.flushCommand(),
+		a.explainCommand(),
+		a.statusCommand(),
+		a.demoCommand(),
+		a.probeCommand(),
+		a.listenCommand(),
+		a.labCommand(),
+	)
+	return root
+}
+
+// load reads, parses and compiles a policy file.
+func (a *app) load(ctx context.Context, file string) (*ir.Ruleset, error) {
+	p, err := parseFile(file)
+	if err != nil {
+		return nil, err
+	}
+	return compile.Compile(ctx, p, a.env)
+}
+
+func parseFile(file string) (*policy.Policy, error) {
+	f, err := os.Open(file)
+	if err != nil {
+		return nil, fmt.Errorf("read policy: %w", err)
+	}
+	defer f.Close()
+	data, err := io.ReadAll(io.LimitReader(f, policy.MaxFileSize+1))
+	if err != nil {
+		return nil, fmt.Errorf("read policy %s: %w", file, err)
+	}
+	return policy.Parse(file, data)
+}
+
+func policyFlag(cmd *cobra.Command, file *string) {
+	cmd.Flags().StringVarP(file, "file", "f", DefaultPolicy, "policy file")
+}

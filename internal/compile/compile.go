@@ -1,0 +1,187 @@
+// Package compile turns a policy and the host's identities into the
+// backend-neutral ruleset (package ir).
+package compile
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+	"strings"
+
+	"github.com/ownerwall/ownerwall/internal/ident"
+	"github.com/ownerwall/ownerwall/internal/ir"
+	"github.com/ownerwall/ownerwall/internal/policy"
+)
+
+// Env is where compile looks identities and names up.
+type Env struct {
+	Dir   ident.Directory
+	Units ident.Units
+	Hosts ident.Hosts
+}
+
+// Compile resolves every principal and host of p and builds the ruleset.
+// Resolution failures come back as policy.Problems, one per reference.
+func Compile(ctx context.Context, p *policy.Policy, env Env) (*ir.Ruleset, error) {
+	r := &resolver{env: env, file: p.File, users: map[string]ir.Principal{}, groups: map[string]ir.Principal{}}
+	rs := &ir.Ruleset{Source: p.File, Outbound: ir.Action(p.Outbound), Stateful: p.Outbound != policy.Accept}
+	for _, pr := range p.Rules {
+		rule := ir.Rule{Index: pr.Index, Name: pr.Name, Dir: ir.Direction(pr.Dir), Action: ir.Action(pr.Action), Log: pr.Log}
+		rule.Match = r.match(ctx, pr)
+		for _, who := range pr.Who {
+			rule.Who = append(rule.Who, r.principal(ctx, who))
+		}
+		for _, ex := range pr.Except {
+			rule.Except = append(rule.Except, r.principal(ctx, ex))
+		}
+		rs.Rules = append(rs.Rules, rule)
+	}
+	if len(r.problems) > 0 {
+		return nil, r.problems
+	}
+	buildDispatch(rs)
+	return rs, nil
+}
+
+type resolver struct {
+	env      Env
+	file     string
+	problems policy.Problems
+	users    map[string]ir.Principal
+	groups   map[string]ir.Principal
+}
+
+func (r *resolver) fail(pos policy.Pos, format string, args ...any) {
+	r.problems = append(r.problems, policy.NewProblem(r.file, pos, format, args...))
+}
+
+// describe turns a lookup error into the text of a problem.
+func describe(what string, err error) string {
+	if errors.Is(err, ident.ErrNotFound) {
+		return fmt.Sprintf("%s does not resolve", what)
+	}
+	return fmt.Sprintf("%s: %v", what, err)
+}
+
+func (r *resolver) principal(ctx context.Context, p policy.Principal) ir.Principal {
+	out := ir.Principal{Ref: p.Text, Kind: string(p.Kind)}
+	switch p.Kind {
+	case policy.KindEveryone:
+		out.UIDs = []ir.Interval{{Lo: 0, Hi: ir.MaxUID}}
+	case policy.KindUID:
+		out.UIDs = []ir.Interval{{Lo: p.Lo, Hi: p.Hi}}
+	case policy.KindUser:
+		if cached, ok := r.users[p.Name]; ok {
+			cached.Ref = p.Text
+			return cached
+		}
+		a, err := r.env.Dir.LookupUser(ctx, p.Name)
+		if err != nil {
+			r.fail(p.Pos, "%s", describe(fmt.Sprintf("user %q", p.Name), err))
+			return out
+		}
+		out.UIDs = []ir.Interval{{Lo: a.UID, Hi: a.UID}}
+		out.Via = map[uint32]string{a.UID: "the account " + a.Name}
+		r.users[p.Name] = out
+	case policy.KindGroup, policy.KindGID:
+		key := p.Text
+		if cached, ok := r.groups[key]; ok {
+			return cached
+		}
+		var g ident.Group
+		var err error
+		if p.Kind == policy.KindGroup {
+			g, err = r.env.Dir.LookupGroup(ctx, p.Name)
+		} else if g, err = r.env.Dir.LookupGID(ctx, p.Lo); errors.Is(err, ident.ErrNotFound) {
+			g, err = ident.Group{Name: fmt.Sprintf("gid %d", p.Lo), GID: p.Lo}, nil // numeric: no entry needed
+		}
+		if err != nil {
+			r.fail(p.Pos, "%s", describe(fmt.Sprintf("group %q", p.Name), err))
+			return out
+		}
+		members, err := ident.Members(ctx, r.env.Dir, g)
+		if err != nil {
+			r.fail(p.Pos, "members of group %q: %v", g.Name, err)
+			return out
+		}
+		out.Via = map[uint32]string{}
+		for _, m := range members {
+			out.UIDs = append(out.UIDs, ir.Interval{Lo: m.UID, Hi: m.UID})
+			out.Via[m.UID] = fmt.Sprintf("%s is a %s member of %s", m.Name, m.Via, g.Name)
+		}
+		out.UIDs = ir.Normalize(out.UIDs)
+		r.groups[key] = out
+	case policy.KindUnit:
+		if r.env.Units == nil {
+			r.fail(p.Pos, "unit %q: no systemd to ask", p.Name)
+			return out
+		}
+		path, err := r.env.Units.UnitCgroup(ctx, p.Name)
+		if err != nil {
+			r.fail(p.Pos, "%s", describe(fmt.Sprintf("unit %q", p.Name), err))
+			return out
+		}
+		out.Cgroup = strings.Trim(path, "/")
+	}
+	return out
+}
+
+func (r *resolver) match(ctx context.Context, pr *policy.Rule) ir.Match {
+	d := pr.Dest
+	m := ir.Match{AllProtocols: d.AllProtocols()}
+	if d.TCP.Given {
+		m.TCP = ports(d.TCP)
+	}
+	if d.UDP.Given {
+		m.UDP = ports(d.UDP)
+	}
+	if pr.Dir == policy.Serve || len(d.Hosts) == 0 {
+		m.AnyHost = true
+		return m
+	}
+	for _, h := range d.Hosts {
+		switch h.Kind {
+		case policy.HostLocal:
+			m.Local = true
+		case policy.HostPrefix:
+			m.Nets = append(m.Nets, h.Prefix)
+		case policy.HostName:
+			addrs, err := r.env.Hosts.LookupHost(ctx, h.Name)
+			if err == nil && len(addrs) == 0 {
+				err = ident.ErrNotFound
+			}
+			if err != nil {
+				r.fail(h.Pos, "%s", describe(fmt.Sprintf("host %q", h.Name), err))
+				continue
+			}
+			m.Names = append(m.Names, ir.ResolvedName{Name: h.Name, Addrs: addrs})
+			for _, a := range addrs {
+				a = a.Unmap()
+				m.Nets = append(m.Nets, netipPrefix(a))
+			}
+		}
+	}
+	m.Nets = sortNets(m.Nets)
+	return m
+}
+
+func ports(p policy.Ports) *ir.Ports {
+	if p.Any {
+		return &ir.Ports{Any: true}
+	}
+	rs := make([]ir.PortRange, 0, len(p.Ranges))
+	for _, r := range p.Ranges {
+		rs = append(rs, ir.PortRange{Lo: r.Lo, Hi: r.Hi})
+	}
+	sort.Slice(rs, func(i, j int) bool { return rs[i].Lo < rs[j].Lo })
+	merged := rs[:0]
+	for _, r := range rs {
+		if n := len(merged); n > 0 && uint32(r.Lo) <= uint32(merged[n-1].Hi)+1 {
+			merged[n-1].Hi = max(merged[n-1].Hi, r.Hi)
+			continue
+		}
+		merged = append(merged, r)
+	}
+	return &ir.Ports{Ranges: merged}
+}

@@ -1,0 +1,184 @@
+package compile
+
+import (
+	"sort"
+	"strings"
+
+	"github.com/ownerwall/ownerwall/internal/ir"
+)
+
+// unitContext is a set of referenced units a socket can be in at once: a
+// unit and the referenced units above it in the cgroup tree.
+type unitContext struct {
+	unit, cgroup string
+	in           map[string]bool // cgroup paths the socket counts as inside
+}
+
+// buildDispatch computes, for every cgroup context, which profile each uid
+// gets, and the profiles themselves (shared between contexts).
+func buildDispatch(rs *ir.Ruleset) {
+	pt := &profileTable{byKey: map[string]int{}}
+	for _, c := range unitContexts(rs) {
+		sets := make([][]ir.Interval, len(rs.Rules))
+		for i := range rs.Rules {
+			sets[i] = ruleUIDs(&rs.Rules[i], c.in)
+		}
+		d := ir.Dispatch{Unit: c.unit, Cgroup: c.cgroup}
+		if c.cgroup != "" {
+			d.Level = strings.Count(c.cgroup, "/") + 1
+		}
+		d.UIDs = partition(sets, pt)
+		rs.Dispatch = append(rs.Dispatch, d)
+	}
+	rs.Profiles = pt.profiles
+}
+
+// unitContexts returns the unit contexts, deepest first, then the default.
+func unitContexts(rs *ir.Ruleset) []unitContext {
+	units := map[string]string{} // cgroup -> first unit name
+	var paths []string
+	for _, r := range rs.Rules {
+		for _, p := range append(append([]ir.Principal(nil), r.Who...), r.Except...) {
+			if p.Kind == "unit" && p.Cgroup != "" {
+				if _, ok := units[p.Cgroup]; !ok {
+					units[p.Cgroup] = strings.TrimPrefix(p.Ref, "unit:")
+					paths = append(paths, p.Cgroup)
+				}
+			}
+		}
+	}
+	sort.Slice(paths, func(i, j int) bool {
+		di, dj := strings.Count(paths[i], "/"), strings.Count(paths[j], "/")
+		if di != dj {
+			return di > dj
+		}
+		return paths[i] < paths[j]
+	})
+	var out []unitContext
+	for _, path := range paths {
+		c := unitContext{unit: units[path], cgroup: path, in: map[string]bool{}}
+		for _, other := range paths {
+			if other == path || strings.HasPrefix(path, other+"/") {
+				c.in[other] = true
+			}
+		}
+		out = append(out, c)
+	}
+	return append(out, unitContext{in: map[string]bool{}})
+}
+
+// ruleUIDs is the set of uids the rule applies to for a socket inside the
+// given cgroups: who minus except.
+func ruleUIDs(r *ir.Rule, inCgroups map[string]bool) []ir.Interval {
+	return ir.Subtract(principalUIDs(r.Who, inCgroups), principalUIDs(r.Except, inCgroups))
+}
+
+func principalUIDs(ps []ir.Principal, inCgroups map[string]bool) []ir.Interval {
+	var all []ir.Interval
+	for _, p := range ps {
+		if p.Kind == "unit" {
+			if inCgroups[p.Cgroup] {
+				return []ir.Interval{{Lo: 0, Hi: ir.MaxUID}}
+			}
+			continue
+		}
+		all = append(all, p.UIDs...)
+	}
+	return ir.Normalize(all)
+}
+
+type profileTable struct {
+	byKey    map[string]int
+	profiles []ir.Profile
+}
+
+func (t *profileTable) id(rules []int) int {
+	if len(rules) == 0 {
+		return -1
+	}
+	var b strings.Builder
+	for _, r := range rules {
+		b.WriteString(itoa(r))
+		b.WriteByte(',')
+	}
+	key := b.String()
+	if id, ok := t.byKey[key]; ok {
+		return id
+	}
+	id := len(t.profiles)
+	t.profiles = append(t.profiles, ir.Profile{ID: id, Rules: append([]int(nil), rules...)})
+	t.byKey[key] = id
+	return id
+}
+
+func itoa(i int) string {
+	if i == 0 {
+		return "0"
+	}
+	var buf [20]byte
+	n := len(buf)
+	for i > 0 {
+		n--
+		buf[n] = byte('0' + i%10)
+		i /= 10
+	}
+	return string(buf[n:])
+}
+
+// partition splits the uid space at every interval boundary of every rule
+// and gives each piece the profile of the rules covering it. Cost is
+// O(B log B) in the number of boundaries, plus the size of each distinct
+// profile once: it does not grow with rules times accounts.
+func partition(sets [][]ir.Interval, pt *profileTable) []ir.UIDRange {
+	type event struct {
+		at   uint64
+		rule int
+		add  bool
+	}
+	var evs []event
+	for i, ivs := range sets {
+		for _, iv := range ivs {
+			evs = append(evs, event{uint64(iv.Lo), i, true}, event{uint64(iv.Hi) + 1, i, false})
+		}
+	}
+	sort.Slice(evs, func(i, j int) bool {
+		if evs[i].at != evs[j].at {
+			return evs[i].at < evs[j].at
+		}
+		return !evs[i].add && evs[j].add // removals first
+	})
+	active := map[int]bool{}
+	var out []ir.UIDRange
+	emit := func(lo, hi uint64) {
+		rules := make([]int, 0, len(active))
+		for r := range active {
+			rules = append(rules, r)
+		}
+		sort.Ints(rules)
+		id := pt.id(rules)
+		if n := len(out); n > 0 && out[n-1].Profile == id && uint64(out[n-1].Hi)+1 == lo {
+			out[n-1].Hi = uint32(hi)
+			return
+		}
+		out = append(out, ir.UIDRange{Lo: uint32(lo), Hi: uint32(hi), Profile: id})
+	}
+	pos := uint64(0)
+	for i := 0; i < len(evs); {
+		at := evs[i].at
+		if at > pos {
+			emit(pos, at-1)
+			pos = at
+		}
+		for ; i < len(evs) && evs[i].at == at; i++ {
+			if evs[i].add {
+				active[evs[i].rule] = true
+			} else {
+				delete(active, evs[i].rule)
+			}
+		}
+	}
+	if pos <= uint64(ir.MaxUID) {
+		emit(pos, uint64(ir.MaxUID))
+	}
+	return out
+}

@@ -1,0 +1,187 @@
+// Package explain evaluates the compiled ruleset (the same IR the backends
+// render) for one connection attempt, and says why.
+package explain
+
+import (
+	"fmt"
+	"net/netip"
+	"strings"
+
+	"github.com/ownerwall/ownerwall/internal/ir"
+)
+
+// Query is one connection attempt: a socket owned by UID (optionally in the
+// cgroup of a unit) opening a connection to Addr:Port, or, for Dir serve,
+// accepting one on local port Port.
+type Query struct {
+	UID    uint32
+	Cgroup string // cgroup v2 path of the socket's process, "" if none
+	Dir    ir.Direction
+	Addr   netip.Addr // destination (to only)
+	Port   uint16
+	Proto  string // "tcp", "udp", or another protocol name
+	// SrcPort is the local port a `to` datagram is sent from; 0 means an
+	// ephemeral port no serve rule names.
+	SrcPort uint16
+}
+
+// Result is the verdict and its reasons.
+type Result struct {
+	Verdict  ir.Action `json:"verdict"`
+	Rule     *string   `json:"rule"`     // deciding rule's name; nil: the outbound default
+	Position int       `json:"position"` // deciding rule's 1-based position, 0 for the default
+	Profile  int       `json:"profile"`  // 1-based profile chain, 0 for none
+	Reasons  []string  `json:"reasons"`
+}
+
+// LocalFunc reports whether an address belongs to this host.
+type LocalFunc func(netip.Addr) bool
+
+// Evaluate walks rs for q exactly as the kernel walks the rendered ruleset:
+// the uid (and cgroup) pick a profile, the profile's rules are tried in
+// order, the first whose destination matches decides, else the outbound
+// default.
+func Evaluate(rs *ir.Ruleset, q Query, isLocal LocalFunc) Result {
+	q.Addr = q.Addr.Unmap()
+	d := dispatchFor(rs, q.Cgroup)
+	res := Result{Verdict: rs.Outbound}
+	if d.Unit != "" {
+		res.Reasons = append(res.Reasons, fmt.Sprintf("the socket is in the cgroup of unit %s (%s)", d.Unit, d.Cgroup))
+	}
+	prof := d.ProfileOf(q.UID)
+	if prof >= 0 {
+		res.Profile = prof + 1
+		for _, ri := range rs.Profiles[prof].Rules {
+			r := &rs.Rules[ri]
+			why, ok := destMatches(rs, r, q, isLocal)
+			if !ok {
+				continue
+			}
+			name := r.Name
+			res.Verdict, res.Rule, res.Position = r.Action, &name, r.Index
+			res.Reasons = append(res.Reasons, fmt.Sprintf("rule %d %q matches", r.Index, r.Name))
+			res.Reasons = append(res.Reasons, principalReasons(r, q.UID, d)...)
+			res.Reasons = append(res.Reasons, why...)
+			return res
+		}
+	}
+	res.Reasons = append(res.Reasons, fmt.Sprintf("no rule matches uid %d for this destination: outbound: %s decides", q.UID, rs.Outbound))
+	return res
+}
+
+func dispatchFor(rs *ir.Ruleset, cgroup string) *ir.Dispatch {
+	cgroup = strings.Trim(cgroup, "/")
+	for i := range rs.Dispatch {
+		d := &rs.Dispatch[i]
+		if d.Unit == "" || cgroup == d.Cgroup || strings.HasPrefix(cgroup, d.Cgroup+"/") {
+			return d
+		}
+	}
+	return &ir.Dispatch{}
+}
+
+// principalReasons says which reference of `who` holds the uid and that no
+// reference of `except` does.
+func principalReasons(r *ir.Rule, uid uint32, d *ir.Dispatch) []string {
+	var out []string
+	for _, p := range r.Who {
+		if why, ok := principalHolds(p, uid, d); ok {
+			out = append(out, fmt.Sprintf("who: %s (%s)", p.Ref, why))
+			break
+		}
+	}
+	if len(r.Except) > 0 {
+		refs := make([]string, len(r.Except))
+		for i, p := range r.Except {
+			refs[i] = p.Ref
+		}
+		out = append(out, fmt.Sprintf("uid %d is not in except: %s", uid, strings.Join(refs, ", ")))
+	}
+	return out
+}
+
+func principalHolds(p ir.Principal, uid uint32, d *ir.Dispatch) (string, bool) {
+	switch p.Kind {
+	case "everyone":
+		return "every local process", true
+	case "unit":
+		if d.Unit != "" && (d.Cgroup == p.Cgroup || strings.HasPrefix(d.Cgroup, p.Cgroup+"/")) {
+			return "the socket belongs to " + p.Cgroup, true
+		}
+		return "", false
+	}
+	if !ir.ContainsUID(p.UIDs, uid) {
+		return "", false
+	}
+	if via, ok := p.Via[uid]; ok {
+		return via, true
+	}
+	return fmt.Sprintf("uid %d is in %s", uid, p.Ref), true
+}
+
+func destMatches(rs *ir.Ruleset, r *ir.Rule, q Query, isLocal LocalFunc) ([]string, bool) {
+	m := &r.Match
+	var why []string
+	if r.Dir != q.Dir {
+		return crossMatches(rs, r, q)
+	}
+	switch {
+	case m.AllProtocols:
+		why = append(why, "the rule covers every protocol")
+	case q.Proto == "tcp" && m.TCP.Contains(q.Port):
+		why = append(why, portReason("tcp", m.TCP, q.Port))
+	case q.Proto == "udp" && m.UDP.Contains(q.Port):
+		why = append(why, portReason("udp", m.UDP, q.Port))
+	default:
+		return nil, false
+	}
+	if r.Dir == ir.Serve || m.AnyHost {
+		return why, true
+	}
+	if m.Local && isLocal != nil && isLocal(q.Addr) {
+		return append(why, fmt.Sprintf("%s is an address of this host (host: local)", q.Addr)), true
+	}
+	for _, n := range m.Names {
+		for _, a := range n.Addrs {
+			if a.Unmap() == q.Addr {
+				return append(why, fmt.Sprintf("%s resolved to %s", n.Name, q.Addr)), true
+			}
+		}
+	}
+	for _, p := range m.Nets {
+		if p.Contains(q.Addr) {
+			return append(why, fmt.Sprintf("%s is in %s", q.Addr, p)), true
+		}
+	}
+	return nil, false
+}
+
+func portReason(proto string, p *ir.Ports, port uint16) string {
+	if p.Any {
+		return fmt.Sprintf("%s: any port", proto)
+	}
+	return fmt.Sprintf("%s port %d is in the rule's ports", proto, port)
+}
+
+// crossMatches handles the one packet both kinds of rule can see: a UDP
+// datagram is sent to a port (to rules) and from a port (serve rules). TCP
+// connection attempts (SYN) and acceptances (SYN-ACK) are distinct packets.
+func crossMatches(rs *ir.Ruleset, r *ir.Rule, q Query) ([]string, bool) {
+	if q.Proto != "udp" {
+		return nil, false
+	}
+	m := &r.Match
+	if q.Dir == ir.To { // a serve rule on the datagram's source port
+		if m.UDP != nil && (m.UDP.Any || (q.SrcPort != 0 && m.UDP.Contains(q.SrcPort))) {
+			return []string{"serve rules see every UDP datagram sent from their local ports"}, true
+		}
+		return nil, false
+	}
+	// A datagram sent from a served port goes to an unknown destination: a
+	// to rule decides it only if it takes every destination and, with
+	// conntrack in use, only new flows, which a server's reply is not.
+	if !rs.Stateful && m.AnyHost && (m.AllProtocols || (m.UDP != nil && m.UDP.Any)) {
+		return []string{"to rules see every UDP datagram sent to any host"}, true
+	}
+	return nil, false
+}

@@ -1,0 +1,155 @@
+// Package ir is ownerwall's backend-neutral ruleset: what the compiler
+// produces, what each backend renders and what explain evaluates, so that
+// the three cannot drift apart.
+package ir
+
+import (
+	"net/netip"
+)
+
+// Action is a rule's or the default's verdict.
+type Action string
+
+const (
+	Accept Action = "accept"
+	Reject Action = "reject"
+	Drop   Action = "drop"
+)
+
+// Direction: a `to` rule governs connections a process opens; a `serve`
+// rule governs a process accepting connections (its SYN-ACK) or sending UDP
+// from a local port.
+type Direction string
+
+const (
+	To    Direction = "to"
+	Serve Direction = "serve"
+)
+
+// MaxUID is the top of the uid space.
+const MaxUID = ^uint32(0)
+
+// Ruleset is a compiled policy.
+type Ruleset struct {
+	Source   string // the policy file it came from
+	Outbound Action
+	// Stateful is true when outbound is not accept: replies of accepted
+	// connections then pass through conntrack's ESTABLISHED,RELATED shortcut,
+	// which costs conntrack, so it is only used when needed.
+	Stateful bool
+	Rules    []Rule
+	Profiles []Profile
+	// Dispatch lists the uid maps: one per unit context (deepest cgroup
+	// first), then the default one (Unit == ""), always last.
+	Dispatch []Dispatch
+}
+
+// Rule is one policy rule with its principals resolved.
+type Rule struct {
+	Index  int // 1-based position in the policy
+	Name   string
+	Dir    Direction
+	Action Action
+	Log    bool
+	Match  Match
+	Who    []Principal
+	Except []Principal
+}
+
+// Match is a rule's destination (for serve: its local ports).
+type Match struct {
+	TCP *Ports // nil: TCP is not matched (unless AllProtocols)
+	UDP *Ports
+	// AllProtocols: neither tcp nor udp was given, every protocol matches.
+	AllProtocols bool
+	AnyHost      bool
+	Local        bool           // every address of this host, both families
+	Nets         []netip.Prefix // sorted, IPv4 first
+	Names        []ResolvedName // host names and what they resolved to
+}
+
+// ResolvedName records a host name's addresses at compile time.
+type ResolvedName struct {
+	Name  string
+	Addrs []netip.Addr
+}
+
+// Ports is a set of ports of one protocol.
+type Ports struct {
+	Any    bool
+	Ranges []PortRange // sorted, merged
+}
+
+// PortRange is an inclusive port range.
+type PortRange struct{ Lo, Hi uint16 }
+
+// Principal is one resolved principal reference.
+type Principal struct {
+	Ref  string // as written in the policy
+	Kind string // user, uid, group, gid, unit, everyone
+	UIDs []Interval
+	// Via says, for group members, whether the group is the account's
+	// primary or a supplementary group; and for users, the account name.
+	Via map[uint32]string
+	// Unit principals: the cgroup v2 path (relative to the cgroup2 mount).
+	Cgroup string
+}
+
+// Interval is an inclusive uid interval.
+type Interval struct{ Lo, Hi uint32 }
+
+// Profile is the ordered list of rules (indices into Ruleset.Rules) that
+// apply to every uid mapped to it. Accounts whose effective policy is the
+// same share one profile.
+type Profile struct {
+	ID    int
+	Rules []int
+}
+
+// Dispatch maps uids to profiles, for sockets in one cgroup context.
+type Dispatch struct {
+	Unit   string // "" for the default context
+	Cgroup string // cgroup v2 path of the unit
+	Level  int    // depth of Cgroup (number of path components)
+	UIDs   []UIDRange
+}
+
+// UIDRange maps an inclusive uid interval to a profile. Profile -1 means no
+// rule applies (only the outbound default).
+type UIDRange struct {
+	Lo, Hi  uint32
+	Profile int
+}
+
+// Contains reports whether p matches port.
+func (p *Ports) Contains(port uint16) bool {
+	if p == nil {
+		return false
+	}
+	if p.Any {
+		return true
+	}
+	for _, r := range p.Ranges {
+		if port >= r.Lo && port <= r.Hi {
+			return true
+		}
+	}
+	return false
+}
+
+// ProfileOf returns the profile index for uid in dispatch d, or -1.
+func (d *Dispatch) ProfileOf(uid uint32) int {
+	lo, hi := 0, len(d.UIDs)
+	for lo < hi {
+		m := (lo + hi) / 2
+		switch r := d.UIDs[m]; {
+		case uid < r.Lo:
+			hi = m
+		case uid > r.Hi:
+			lo = m + 1
+		default:
+			return r.Profile
+		}
+	}
+	return -1
+}

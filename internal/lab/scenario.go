@@ -1,0 +1,77 @@
+// Package lab builds throwaway worlds for proving policies against the real
+// kernel: a network and mount namespace with private accounts, listeners
+// run as real users, an optional remote host "strudel" behind a veth pair,
+// and connection attempts made as real uids. Everything it creates vanishes
+// with the namespaces; the host is left untouched.
+package lab
+
+// Scenario is one world, one policy and the attempts to make in it.
+type Scenario struct {
+	Passwd string `json:"passwd"` // passwd(5) text for the private /etc/passwd
+	Group  string `json:"group"`
+	Hosts  string `json:"hosts,omitempty"` // extra /etc/hosts lines
+
+	PolicyName string `json:"policy_name"` // file name shown in messages
+	Policy     string `json:"policy"`      // policy YAML
+	// ApplyArgs are extra arguments to `ownerwall apply`.
+	ApplyArgs []string `json:"apply_args,omitempty"`
+
+	Remote    bool       `json:"remote"`    // build strudel behind a veth pair
+	Listeners []Listener `json:"listeners"` // started before the policy is applied
+	// LateAddrs are added to lo after apply: `local` must cover them.
+	LateAddrs []string `json:"late_addrs,omitempty"`
+	// Units maps unit names to cgroup paths (relative to the cgroup2 root)
+	// that the lab creates and that a stand-in systemctl reports.
+	Units    map[string]string `json:"units,omitempty"`
+	Attempts []Attempt         `json:"attempts"`
+	// TimeoutMS bounds each attempt's wait for an answer (default 400).
+	TimeoutMS int `json:"timeout_ms,omitempty"`
+}
+
+// Listener is a server: TCP accepts and writes a line, UDP echoes.
+type Listener struct {
+	Where string `json:"where"` // "local" (default) or "remote"
+	Proto string `json:"proto"` // tcp or udp
+	Port  int    `json:"port"`
+	User  string `json:"user,omitempty"` // local listeners: the account (default root)
+}
+
+// Attempt is one connection attempt.
+type Attempt struct {
+	Label string `json:"label,omitempty"`
+	From  string `json:"from,omitempty"` // "local" (default) or "remote"
+	User  string `json:"user,omitempty"` // local: account to run as (default root)
+	// Gid, when set, runs the attempt with this primary group instead of
+	// the account's and no supplementary groups: a process that carries a
+	// group's gid without its account being a member (sg, setgid).
+	Gid  string `json:"gid,omitempty"`
+	Unit string `json:"unit,omitempty"` // run inside this unit's cgroup
+	To   string `json:"to"`             // ADDR:PORT/PROTO, IPv6 in brackets
+	// SrcPort binds the attempt's local port (UDP serve tests).
+	SrcPort int `json:"src_port,omitempty"`
+}
+
+// Report is what a lab run saw.
+type Report struct {
+	ApplyError string   `json:"apply_error,omitempty"`
+	Results    []Result `json:"results"`
+	Ruleset    string   `json:"ruleset"`
+}
+
+// Result is one attempt's observed outcome: accept (connected, or a UDP
+// answer came back), reject (refused at once: TCP reset or ICMP
+// unreachable), drop (no answer within the timeout) or error.
+type Result struct {
+	Attempt  Attempt `json:"attempt"`
+	Observed string  `json:"observed"`
+	Detail   string  `json:"detail,omitempty"`
+}
+
+// Addresses of the lab's world.
+const (
+	HostV4    = "198.18.0.1"
+	HostV6    = "2001:db8:18::1"
+	RemoteV4  = "198.18.0.2"
+	RemoteV6  = "2001:db8:18::2"
+	RemoteDNS = "strudel"
+)
