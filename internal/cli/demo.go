@@ -141,4 +141,3 @@ func orRoot(u string) string {
 	}
 	return u
 }
-

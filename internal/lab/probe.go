@@ -9,6 +9,9 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"golang.org/x/net/ipv4"
+	"golang.org/x/net/ipv6"
 )
 
 // Probe makes one connection attempt and names the outcome: accept,
@@ -112,24 +115,46 @@ func Listen(ctx context.Context, proto string, port int, ready func()) error {
 			}()
 		}
 	case "udp":
-		pc, err := net.ListenPacket("udp", addr)
+		// One socket per family, each answering from the address the
+		// datagram was sent to: a client that sent to 127.0.0.2 ignores a
+		// reply from 127.0.0.1.
+		c4, err := net.ListenPacket("udp4", addr)
 		if err != nil {
 			return fmt.Errorf("listen: %w", err)
 		}
-		defer pc.Close()
-		go func() { <-ctx.Done(); pc.Close() }()
-		ready()
-		buf := make([]byte, 2048)
-		for {
-			n, from, err := pc.ReadFrom(buf)
-			if err != nil {
-				if ctx.Err() != nil {
-					return nil
-				}
-				continue
-			}
-			_, _ = pc.WriteTo([]byte(fmt.Sprintf("echo from udp port %d: %s", port, buf[:n])), from)
+		defer c4.Close()
+		c6, err := net.ListenPacket("udp6", addr)
+		if err != nil {
+			return fmt.Errorf("listen: %w", err)
 		}
+		defer c6.Close()
+		p4, p6 := ipv4.NewPacketConn(c4), ipv6.NewPacketConn(c6)
+		if err := p4.SetControlMessage(ipv4.FlagDst, true); err != nil {
+			return fmt.Errorf("listen: pktinfo: %w", err)
+		}
+		if err := p6.SetControlMessage(ipv6.FlagDst, true); err != nil {
+			return fmt.Errorf("listen: pktinfo: %w", err)
+		}
+		go func() { <-ctx.Done(); c4.Close(); c6.Close() }()
+		ready()
+		greet := func(b []byte) []byte { return []byte(fmt.Sprintf("echo from udp port %d: %s", port, b)) }
+		go func() {
+			buf := make([]byte, 2048)
+			for ctx.Err() == nil {
+				n, cm, from, err := p4.ReadFrom(buf)
+				if err == nil && cm != nil {
+					_, _ = p4.WriteTo(greet(buf[:n]), &ipv4.ControlMessage{Src: cm.Dst}, from)
+				}
+			}
+		}()
+		buf := make([]byte, 2048)
+		for ctx.Err() == nil {
+			n, cm, from, err := p6.ReadFrom(buf)
+			if err == nil && cm != nil {
+				_, _ = p6.WriteTo(greet(buf[:n]), &ipv6.ControlMessage{Src: cm.Dst}, from)
+			}
+		}
+		return nil
 	}
 	return fmt.Errorf("unknown protocol %q", proto)
 }

@@ -22,8 +22,19 @@ type Scenario struct {
 	LateAddrs []string `json:"late_addrs,omitempty"`
 	// Units maps unit names to cgroup paths (relative to the cgroup2 root)
 	// that the lab creates and that a stand-in systemctl reports.
-	Units    map[string]string `json:"units,omitempty"`
-	Attempts []Attempt         `json:"attempts"`
+	Units map[string]string `json:"units,omitempty"`
+	// CgroupLayout, when set, mounts cgroup v2 in the lab's mount namespace
+	// as a "unified" host has it (/sys/fs/cgroup) or a "hybrid" one
+	// (/sys/fs/cgroup/unified), whatever this host does.
+	CgroupLayout string `json:"cgroup_layout,omitempty"`
+	// Files are written to the lab's directory, $DIR in commands.
+	Files map[string]string `json:"files,omitempty"`
+	// Setup commands run before the listeners start and the policy is
+	// applied; AfterApply commands run after it, before the attempts. In
+	// both, $SELF is the ownerwall binary and $DIR the lab's directory.
+	Setup      [][]string `json:"setup,omitempty"`
+	AfterApply [][]string `json:"after_apply,omitempty"`
+	Attempts   []Attempt  `json:"attempts"`
 	// TimeoutMS bounds each attempt's wait for an answer (default 400).
 	TimeoutMS int `json:"timeout_ms,omitempty"`
 }
@@ -41,6 +52,9 @@ type Attempt struct {
 	Label string `json:"label,omitempty"`
 	From  string `json:"from,omitempty"` // "local" (default) or "remote"
 	User  string `json:"user,omitempty"` // local: account to run as (default root)
+	// UID runs the attempt as a bare uid with no account (gid the same,
+	// no supplementary groups); it overrides User.
+	UID int `json:"uid,omitempty"`
 	// Gid, when set, runs the attempt with this primary group instead of
 	// the account's and no supplementary groups: a process that carries a
 	// group's gid without its account being a member (sg, setgid).
@@ -53,9 +67,11 @@ type Attempt struct {
 
 // Report is what a lab run saw.
 type Report struct {
-	ApplyError string   `json:"apply_error,omitempty"`
-	Results    []Result `json:"results"`
-	Ruleset    string   `json:"ruleset"`
+	RulesetBefore string   `json:"ruleset_before"` // after Setup, before apply
+	ApplyError    string   `json:"apply_error,omitempty"`
+	Steps         []Step   `json:"steps,omitempty"` // AfterApply, in order
+	Results       []Result `json:"results"`
+	Ruleset       string   `json:"ruleset"`
 }
 
 // Result is one attempt's observed outcome: accept (connected, or a UDP
@@ -75,3 +91,11 @@ const (
 	RemoteV6  = "2001:db8:18::2"
 	RemoteDNS = "strudel"
 )
+
+// Step is one AfterApply command's outcome, with the ruleset right after it.
+type Step struct {
+	Cmd     []string `json:"cmd"`
+	Exit    int      `json:"exit"`
+	Output  string   `json:"output"`
+	Ruleset string   `json:"ruleset"`
+}

@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -43,7 +44,7 @@ func Inside(ctx context.Context, self string, sc Scenario) (*Report, error) {
 	if err := w.build(ctx); err != nil {
 		return nil, err
 	}
-	rep := &Report{}
+	rep := &Report{RulesetBefore: ruleset(ctx)}
 	if err := w.apply(ctx); err != nil {
 		rep.ApplyError = err.Error()
 	}
@@ -52,10 +53,49 @@ func Inside(ctx context.Context, self string, sc Scenario) (*Report, error) {
 			return nil, err
 		}
 	}
+	for _, c := range sc.AfterApply {
+		rep.Steps = append(rep.Steps, w.step(ctx, c))
+	}
 	rep.Results = w.attempts(ctx)
-	out, _ := exec.CommandContext(ctx, "nft", "list", "ruleset").CombinedOutput()
-	rep.Ruleset = string(out)
+	rep.Ruleset = ruleset(ctx)
 	return rep, nil
+}
+
+// ruleset is the whole live ruleset of this namespace: nft's view, and
+// the iptables view of both flavours when they hold anything.
+func ruleset(ctx context.Context) string {
+	out, _ := exec.CommandContext(ctx, "nft", "list", "ruleset").CombinedOutput()
+	return string(out)
+}
+
+func (w *world) expand(args []string) []string {
+	out := make([]string, len(args))
+	for i, a := range args {
+		out[i] = strings.NewReplacer("$SELF", w.self, "$DIR", w.dir).Replace(a)
+	}
+	return out
+}
+
+func (w *world) command(ctx context.Context, args []string) *exec.Cmd {
+	cmd := exec.CommandContext(ctx, args[0], args[1:]...)
+	cmd.Env = append(os.Environ(), "PATH="+filepath.Join(w.dir, "bin")+":"+os.Getenv("PATH"))
+	return cmd
+}
+
+func (w *world) step(ctx context.Context, c []string) Step {
+	args := w.expand(c)
+	st := Step{Cmd: args}
+	out, err := w.command(ctx, args).CombinedOutput()
+	st.Output = string(out)
+	var ee *exec.ExitError
+	switch {
+	case errors.As(err, &ee):
+		st.Exit = ee.ExitCode()
+	case err != nil:
+		st.Exit, st.Output = -1, err.Error()
+	}
+	st.Ruleset = ruleset(ctx)
+	return st
 }
 
 func (w *world) build(ctx context.Context) error {
@@ -89,13 +129,29 @@ func (w *world) build(ctx context.Context) error {
 			return err
 		}
 	}
+	if err := os.MkdirAll(filepath.Join(w.dir, "bin"), 0o755); err != nil {
+		return err
+	}
+	for name, content := range w.sc.Files {
+		if err := os.WriteFile(filepath.Join(w.dir, filepath.Base(name)), []byte(content), 0o644); err != nil {
+			return err
+		}
+	}
 	if w.sc.Remote {
 		if err := w.buildRemote(ctx); err != nil {
 			return err
 		}
 	}
+	if err := w.mountCgroups(); err != nil {
+		return err
+	}
 	if err := w.buildUnits(); err != nil {
 		return err
+	}
+	for _, c := range w.sc.Setup {
+		if out, err := w.command(ctx, w.expand(c)).CombinedOutput(); err != nil {
+			return fmt.Errorf("lab: setup %v: %v: %s", c, err, strings.TrimSpace(string(out)))
+		}
 	}
 	for _, l := range w.sc.Listeners {
 		if err := w.listen(ctx, l); err != nil {
@@ -212,15 +268,38 @@ func (w *world) buildUnits() error {
 		fmt.Fprintf(&script, "  %q) echo /%s ;;\n", name, rel)
 	}
 	script.WriteString("  *) echo ;;\nesac\n")
-	bin := filepath.Join(w.dir, "bin")
-	if err := os.MkdirAll(bin, 0o755); err != nil {
-		return err
+	return os.WriteFile(filepath.Join(w.dir, "bin", "systemctl"), []byte(script.String()), 0o755)
+}
+
+// mountCgroups gives the lab the cgroup layout the scenario asks for, in
+// its own mount namespace: the host's mounts are not touched.
+func (w *world) mountCgroups() error {
+	switch w.sc.CgroupLayout {
+	case "":
+		return nil
+	case "unified":
+		return unix.Mount("none", "/sys/fs/cgroup", "cgroup2", 0, "")
+	case "hybrid":
+		if err := unix.Mount("tmpfs", "/sys/fs/cgroup", "tmpfs", 0, "mode=755"); err != nil {
+			return fmt.Errorf("lab: cgroup tmpfs: %w", err)
+		}
+		if err := os.Mkdir("/sys/fs/cgroup/unified", 0o755); err != nil {
+			return err
+		}
+		return unix.Mount("none", "/sys/fs/cgroup/unified", "cgroup2", 0, "")
 	}
-	return os.WriteFile(filepath.Join(bin, "systemctl"), []byte(script.String()), 0o755)
+	return fmt.Errorf("lab: unknown cgroup layout %q", w.sc.CgroupLayout)
 }
 
 // asUser prefixes cmd so it runs as the account, with its groups.
 func (w *world) asUser(user, gid string, cmd []string) ([]string, error) {
+	if uid, err := strconv.Atoi(user); err == nil {
+		pre := []string{"setpriv", "--reuid=" + user, "--regid=" + user, "--clear-groups", "--"}
+		if uid == 0 {
+			return cmd, nil
+		}
+		return append(pre, cmd...), nil
+	}
 	if user == "" || user == "root" && gid == "" {
 		return cmd, nil
 	}
@@ -286,9 +365,7 @@ func (w *world) apply(ctx context.Context) error {
 	if err := os.WriteFile(file, []byte(w.sc.Policy), 0o644); err != nil {
 		return err
 	}
-	args := append([]string{"apply", "-f", file}, w.sc.ApplyArgs...)
-	cmd := exec.CommandContext(ctx, w.self, args...)
-	cmd.Env = append(os.Environ(), "PATH="+filepath.Join(w.dir, "bin")+":"+os.Getenv("PATH"))
+	cmd := w.command(ctx, append([]string{w.self, "apply", "-f", file}, w.sc.ApplyArgs...))
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
 	if err := cmd.Run(); err != nil {
@@ -329,7 +406,11 @@ func (w *world) attempt(ctx context.Context, a Attempt, timeoutMS int) Result {
 	case a.From == "remote":
 		args = append([]string{"nsenter", "--net=" + w.remoteNS(), "--"}, args...)
 	default:
-		if args, err = w.asUser(a.User, a.Gid, args); err != nil {
+		user := a.User
+		if a.UID != 0 {
+			user = strconv.Itoa(a.UID)
+		}
+		if args, err = w.asUser(user, a.Gid, args); err != nil {
 			res.Observed, res.Detail = "error", err.Error()
 			return res
 		}
@@ -342,7 +423,7 @@ func (w *world) attempt(ctx context.Context, a Attempt, timeoutMS int) Result {
 			args = append([]string{"sh", "-c", `echo $$ > "$0/cgroup.procs" && exec "$@"`, dir}, args...)
 		}
 	}
-	out, err := exec.CommandContext(ctx, args[0], args[1:]...).CombinedOutput()
+	out, err := exec.CommandContext(ctx, args[0], args[1:]...).Output()
 	var pr struct{ Observed, Detail string }
 	if jerr := json.Unmarshal(out, &pr); jerr != nil || err != nil {
 		res.Observed, res.Detail = "error", fmt.Sprintf("%v: %s", err, strings.TrimSpace(string(out)))
