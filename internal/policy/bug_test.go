@@ -1,0 +1,16 @@
+package policy
+
+import (
+	"os"
+	"testing"
+)
+
+// skipBug skips a test that shows a known bug, so that the suite stays
+// green until it is fixed. OWNERWALL_TEST_BUGS=1 runs it anyway, to check
+// a fix.
+func skipBug(t *testing.T, bug string) {
+	t.Helper()
+	if os.Getenv("OWNERWALL_TEST_BUGS") != "1" {
+		t.Skip("BUG: " + bug)
+	}
+}

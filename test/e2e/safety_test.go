@@ -1,0 +1,160 @@
+package e2e
+
+import (
+	"regexp"
+	"strings"
+	"testing"
+
+	"github.com/ownerwall/ownerwall/internal/lab"
+	"github.com/ownerwall/ownerwall/internal/netnstest"
+)
+
+const tunnelPolicy = `version: 1
+rules:
+  - {name: telnet tunnel is root's, to: {host: local, tcp: 992}, except: [root], action: reject}
+`
+
+// foreignSetup is somebody else's ruleset: another nft table, and rules
+// and a chain made with iptables (nf_tables flavour). nft takes each
+// command as one argument.
+var foreignSetup = [][]string{
+	{"nft", "add table inet foreign"},
+	{"nft", "add chain inet foreign out { type filter hook output priority 10 ; policy accept ; }"},
+	{"nft", "add rule inet foreign out ip daddr 192.0.2.1 counter accept"},
+	{"nft", "add rule inet foreign out tcp dport 9999 counter drop"},
+	{"iptables", "-A", "OUTPUT", "-d", "192.0.2.2", "-j", "ACCEPT"},
+	{"iptables", "-N", "FOREIGN"},
+	{"iptables", "-A", "FOREIGN", "-j", "RETURN"},
+}
+
+func withoutOwnerwall(ruleset string) string {
+	if b := tableBlock(ruleset, "inet", "ownerwall"); b != "" {
+		ruleset = strings.Replace(ruleset, b, "", 1)
+	}
+	return strings.TrimSpace(ruleset)
+}
+
+// TestForeignRulesetsUntouched: apply, re-apply and flush touch nothing
+// but ownerwall's own table.
+func TestForeignRulesetsUntouched(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, apply []string) {
+		sc := world(tunnelPolicy)
+		sc.ApplyArgs = apply
+		sc.Setup = foreignSetup
+		sc.Files = map[string]string{"policy2.yaml": strings.Replace(tunnelPolicy, "992", "273", 1)}
+		sc.AfterApply = [][]string{
+			append([]string{"$SELF", "apply", "-f", "$DIR/policy2.yaml"}, apply...),
+			{"$SELF", "flush"},
+		}
+		rep := netnstest.Expect(t, sc, []lab.Expectation{
+			exp("after flush nothing is guarded", "plebian", "127.0.0.1:992/tcp", "accept"),
+		})
+		before := strings.TrimSpace(rep.RulesetBefore)
+		if !strings.Contains(before, "table inet foreign") || !strings.Contains(before, "192.0.2.2") {
+			t.Fatalf("the foreign setup is missing from the ruleset before apply:\n%s", before)
+		}
+		for _, st := range rep.Steps {
+			if st.Exit != 0 {
+				t.Fatalf("%v: exit %d: %s", st.Cmd, st.Exit, st.Output)
+			}
+			if got := withoutOwnerwall(st.Ruleset); got != before {
+				t.Errorf("after %v the foreign ruleset changed:\nbefore:\n%s\nafter:\n%s", st.Cmd, before, got)
+			}
+		}
+		if strings.Contains(rep.Ruleset, "ownerwall") {
+			t.Errorf("flush left ownerwall behind:\n%s", rep.Ruleset)
+		}
+	})
+}
+
+// TestInvalidPolicyChangesNothing: a policy that does not parse, names an
+// unknown account, group or host, or that the kernel refuses, changes
+// nothing: the live ruleset stays exactly what it was, apply exits 1 and
+// says where the problem is as FILE:LINE:COL.
+func TestInvalidPolicyChangesNothing(t *testing.T) {
+	bad := map[string]string{
+		"syntax.yaml":  "version: 1\nrules:\n  - name: [unclosed\n",
+		"unknown.yaml": "version: 1\nrules:\n  - {to: {tcp: 1}, who: [nosuchuser], action: drop}\n",
+		"group.yaml":   "version: 1\nrules:\n  - {to: {tcp: 1}, who: [\"group:nosuch\"], action: drop}\n",
+		"host.yaml":    "version: 1\nrules:\n  - {to: {host: no-such-host.invalid, tcp: 1}, action: drop}\n",
+		"key.yaml":     "version: 1\nrules:\n  - {to: {tcp: 1}, action: drop, acton: drop}\n",
+		"both.yaml":    "version: 1\nrules:\n  - {to: {tcp: 1}, serve: {tcp: 2}, action: drop}\n",
+	}
+	forEachBackend(t, func(t *testing.T, apply []string) {
+		sc := world(tunnelPolicy)
+		sc.ApplyArgs = apply
+		sc.Files = bad
+		for name := range bad {
+			sc.AfterApply = append(sc.AfterApply, append([]string{"$SELF", "apply", "-f", "$DIR/" + name}, apply...))
+		}
+		rep := netnstest.Expect(t, sc, []lab.Expectation{
+			exp("the first policy still holds", "plebian", "127.0.0.1:992/tcp", "reject"),
+			exp("the first policy still holds", "root", "127.0.0.1:992/tcp", "accept"),
+		})
+		applied := rep.Steps[0].Ruleset // compare against the state after the first bad apply...
+		for _, st := range rep.Steps {
+			if st.Exit != 1 {
+				t.Errorf("%v: exit %d, want 1: %s", st.Cmd, st.Exit, st.Output)
+			}
+			lines := strings.Split(strings.TrimSpace(st.Output), "\n")
+			pos := regexp.MustCompile(`^/\S+\.yaml:\d+:\d+: \S`)
+			if len(lines) != 1 || !pos.MatchString(lines[0]) {
+				t.Errorf("%v: want one FILE:LINE:COL: line, got:\n%s", st.Cmd, st.Output)
+			}
+			if stripCounters(st.Ruleset) != stripCounters(applied) {
+				t.Errorf("%v changed the ruleset", st.Cmd)
+			}
+		}
+		// ...and that state is the valid policy's, not empty.
+		if !strings.Contains(applied, "table inet ownerwall") {
+			t.Errorf("the valid policy is not loaded:\n%s", applied)
+		}
+	})
+}
+
+var counterRE = regexp.MustCompile(`packets \d+ bytes \d+`)
+
+func stripCounters(s string) string { return counterRE.ReplaceAllString(s, "") }
+
+// TestReapplyReplacesTheWholeRuleset: a second apply replaces the first
+// policy entirely; exactly one ownerwall table exists.
+func TestReapplyReplacesTheWholeRuleset(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, apply []string) {
+		sc := world(tunnelPolicy)
+		sc.ApplyArgs = apply
+		sc.Files = map[string]string{"second.yaml": `version: 1
+rules:
+  - {name: rsync tunnel is root's, to: {host: local, tcp: 273}, except: [root], action: drop}
+`}
+		sc.AfterApply = [][]string{append([]string{"$SELF", "apply", "-f", "$DIR/second.yaml"}, apply...)}
+		rep := netnstest.Expect(t, sc, []lab.Expectation{
+			exp("first policy gone", "plebian", "127.0.0.1:992/tcp", "accept"),
+			exp("second policy holds", "plebian", "127.0.0.1:273/tcp", "drop"),
+		})
+		if n := strings.Count(rep.Ruleset, "table inet ownerwall"); n != 1 {
+			t.Errorf("%d ownerwall tables", n)
+		}
+	})
+}
+
+// TestCountersCountMatches: every rule has a named counter that counts the
+// packets it decided.
+func TestCountersCountMatches(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, apply []string) {
+		sc := world(`version: 1
+rules:
+  - {name: hit, to: {host: local, tcp: 992}, who: [plebian], action: reject, log: true}
+  - {name: never hit, to: {host: local, tcp: 9}, who: [plebian], action: reject}
+`)
+		sc.ApplyArgs = apply
+		rep := netnstest.Expect(t, sc, []lab.Expectation{
+			exp("hit", "plebian", "127.0.0.1:992/tcp", "reject"),
+			exp("hit", "plebian", "[::1]:992/tcp", "reject"),
+		})
+		hit := regexp.MustCompile(`counter rule_1 \{[^}]*packets 2 bytes`)
+		miss := regexp.MustCompile(`counter rule_2 \{[^}]*packets 0 bytes 0`)
+		if !hit.MatchString(rep.Ruleset) || !miss.MatchString(rep.Ruleset) {
+			t.Errorf("want rule_1 at 2 packets and rule_2 at 0:\n%s", rep.Ruleset)
+		}
+	})
+}

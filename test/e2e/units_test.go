@@ -1,0 +1,47 @@
+package e2e
+
+import (
+	"testing"
+
+	"github.com/ownerwall/ownerwall/internal/lab"
+	"github.com/ownerwall/ownerwall/internal/netnstest"
+)
+
+// TestUnitPrincipals: unit:NAME matches the processes in that systemd
+// unit's cgroup v2, whoever they run as, on a unified host (cgroup2 at
+// /sys/fs/cgroup) and a hybrid one (/sys/fs/cgroup/unified). A stand-in
+// systemctl reports the units' cgroups.
+func TestUnitPrincipals(t *testing.T) {
+	for _, layout := range []string{"unified", "hybrid"} {
+		t.Run(layout, func(t *testing.T) {
+			forEachBackend(t, func(t *testing.T, apply []string) {
+				sc := world(`version: 1
+rules:
+  - {name: stunnel may reach the tunnel, to: {host: local, tcp: 992}, who: ["unit:stunnel.service"], action: accept}
+  - {name: the tunnel is stunnel's, to: {host: local, tcp: 992}, action: reject}
+  - {name: backup runs web-free, to: {tcp: 80}, who: ["unit:backup.service"], except: [root], action: drop}
+`)
+				sc.ApplyArgs = apply
+				sc.CgroupLayout = layout
+				sc.Units = map[string]string{
+					"stunnel.service": "system.slice/stunnel.service",
+					"backup.service":  "system.slice/backup.service",
+				}
+				in := func(unit, user, to, expect string) lab.Expectation {
+					return lab.Expectation{Attempt: lab.Attempt{Label: "in " + unit, Unit: unit, User: user, To: to}, Expect: expect}
+				}
+				ex := []lab.Expectation{
+					in("stunnel.service", "plebian", "127.0.0.1:992/tcp", "accept"),
+					in("stunnel.service", "root", "[::1]:992/tcp", "accept"),
+					exp("outside the unit", "plebian", "127.0.0.1:992/tcp", "reject"),
+					exp("outside the unit", "root", "[::1]:992/tcp", "reject"),
+					in("backup.service", "plebian", lab.RemoteV4+":80/tcp", "drop"),
+					in("backup.service", "root", lab.RemoteV4+":80/tcp", "accept"),
+					in("backup.service", "plebian", "127.0.0.1:992/tcp", "reject"),
+					exp("outside backup", "plebian", lab.RemoteV4+":80/tcp", "accept"),
+				}
+				netnstest.Expect(t, sc, ex)
+			})
+		})
+	}
+}
