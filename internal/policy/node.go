@@ -119,10 +119,16 @@ func convert(c *collector, n ast.Node, depth int) *node {
 		for _, mv := range v.Values {
 			addPair(c, out, mv, depth)
 		}
+		if len(out.keys) > 0 && !v.IsFlowStyle {
+			out.pos = out.keys[0].pos // a block mapping starts at its first key
+		}
 		return out
 	case *ast.MappingValueNode:
 		out := &node{kind: mapNode, pos: pos}
 		addPair(c, out, v, depth)
+		if len(out.keys) > 0 {
+			out.pos = out.keys[0].pos
+		}
 		return out
 	case *ast.SequenceNode:
 		out := &node{kind: seqNode, pos: pos}

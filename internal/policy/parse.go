@@ -199,7 +199,7 @@ func decodeRule(c *collector, p *Policy, n *node, index int) *Rule {
 	}
 	if kv, ok := f["who"]; ok {
 		r.Who = decodePrincipals(c, kv.value, "who")
-		if len(r.Who) == 0 && kv.value.kind == seqNode {
+		if kv.value.kind == seqNode && len(kv.value.items) == 0 {
 			c.addf(kv.value.pos, "who is an empty list: the rule would match nobody (leave who out for everyone)")
 		}
 	} else {
