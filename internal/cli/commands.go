@@ -51,37 +51,6 @@ func (a *app) checkCommand() *cobra.Command {
 	return cmd
 }
 
-func (a *app) applyCommand() *cobra.Command {
-	var file, backend string
-	var confirm string
-	cmd := &cobra.Command{
-		Use:   "apply",
-		Short: "Compile the policy and load it in one kernel transaction",
-		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			if err := checkBackend(backend); err != nil {
-				return err
-			}
-			if confirm != "" {
-				return errors.New("--confirm-within is not available yet; nothing was applied")
-			}
-			rs, err := a.load(cmd.Context(), file)
-			if err != nil {
-				return err
-			}
-			if err := nft.Load(cmd.Context(), nft.Script(rs), nft.HasUnits(rs)); err != nil {
-				return err
-			}
-			fmt.Fprintf(a.stdout, "applied %s: %d rules, %d profiles, table inet %s\n", file, len(rs.Rules), len(rs.Profiles), nft.Table)
-			return nil
-		},
-	}
-	policyFlag(cmd, &file)
-	cmd.Flags().StringVar(&backend, "backend", "nft", "nft or iptables")
-	cmd.Flags().StringVar(&confirm, "confirm-within", "", "roll back unless `ownerwall confirm` runs within this duration")
-	return cmd
-}
-
 func checkBackend(b string) error {
 	switch b {
 	case "nft":
@@ -112,47 +81,6 @@ func (a *app) exportCommand() *cobra.Command {
 	}
 	policyFlag(cmd, &file)
 	cmd.Flags().StringVar(&format, "format", "nft", "nft or iptables")
-	return cmd
-}
-
-func (a *app) flushCommand() *cobra.Command {
-	return &cobra.Command{
-		Use:   "flush",
-		Short: "Remove ownerwall's own ruleset, nothing else",
-		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			if err := nft.Load(cmd.Context(), nft.FlushScript(), false); err != nil {
-				return err
-			}
-			fmt.Fprintf(a.stdout, "removed table inet %s\n", nft.Table)
-			return nil
-		},
-	}
-}
-
-func (a *app) statusCommand() *cobra.Command {
-	var asJSON bool
-	cmd := &cobra.Command{
-		Use:   "status",
-		Short: "Show the live ruleset",
-		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			live, err := nft.List(cmd.Context())
-			if err != nil {
-				return err
-			}
-			if asJSON {
-				return writeJSON(a.stdout, map[string]any{"backend": "nft", "loaded": live != "", "ruleset": live})
-			}
-			if live == "" {
-				fmt.Fprintln(a.stdout, "no ownerwall ruleset is loaded")
-				return nil
-			}
-			fmt.Fprint(a.stdout, live)
-			return nil
-		},
-	}
-	cmd.Flags().BoolVar(&asJSON, "json", false, "print the status as JSON")
 	return cmd
 }
 

@@ -73,7 +73,7 @@ func Members(ctx context.Context, d Directory, g Group) ([]Member, error) {
 	if err != nil {
 		return nil, err
 	}
-	seen := map[string]bool{}
+	seen := make(map[string]bool, len(g.Members))
 	var out []Member
 	for _, a := range all {
 		if a.GID == g.GID && !seen[a.Name] {

@@ -16,6 +16,8 @@ import (
 // is configured with (files, LDAP, SSSD, ...) counts. Results are cached for
 // the life of the value: one command sees one consistent view.
 type NSS struct {
+	enumerated, groupsEnumerated bool
+
 	accounts []Account
 	byName   map[string]Account
 	byUID    map[uint32]Account
@@ -61,6 +63,12 @@ func (n *NSS) LookupUser(ctx context.Context, name string) (Account, error) {
 	if a, ok := n.byName[name]; ok {
 		return a, nil
 	}
+	if err := n.enumerate(ctx); err != nil {
+		return Account{}, err
+	}
+	if a, ok := n.byName[name]; ok {
+		return a, nil
+	}
 	if isDigits(name) { // getent would take it as a uid
 		return Account{}, fmt.Errorf("user %q: %w", name, ErrNotFound)
 	}
@@ -72,6 +80,12 @@ func (n *NSS) LookupUser(ctx context.Context, name string) (Account, error) {
 }
 
 func (n *NSS) LookupUID(ctx context.Context, uid uint32) (Account, error) {
+	if a, ok := n.byUID[uid]; ok {
+		return a, nil
+	}
+	if err := n.enumerate(ctx); err != nil {
+		return Account{}, err
+	}
 	if a, ok := n.byUID[uid]; ok {
 		return a, nil
 	}
@@ -96,6 +110,9 @@ func (n *NSS) lookupGroup(ctx context.Context, key string) (Group, error) {
 }
 
 func (n *NSS) LookupGroup(ctx context.Context, name string) (Group, error) {
+	if err := n.enumerateGroups(ctx); err != nil {
+		return Group{}, err
+	}
 	if g, ok := n.groups[name]; ok {
 		return g, nil
 	}
@@ -110,6 +127,9 @@ func (n *NSS) LookupGroup(ctx context.Context, name string) (Group, error) {
 }
 
 func (n *NSS) LookupGID(ctx context.Context, gid uint32) (Group, error) {
+	if err := n.enumerateGroups(ctx); err != nil {
+		return Group{}, err
+	}
 	if g, ok := n.gids[gid]; ok {
 		return g, nil
 	}
@@ -120,35 +140,74 @@ func (n *NSS) LookupGID(ctx context.Context, gid uint32) (Group, error) {
 	return g, err
 }
 
-// Accounts enumerates `getent passwd`. Sources configured not to enumerate
-// (SSSD's default) contribute only accounts looked up by name.
+// Accounts lists every account `getent passwd` enumerates, and those
+// looked up by name that it does not (SSSD does not enumerate by default).
 func (n *NSS) Accounts(ctx context.Context) ([]Account, error) {
-	if n.accounts != nil {
-		return n.accounts, nil
+	if err := n.enumerate(ctx); err != nil {
+		return nil, err
+	}
+	seen := make(map[string]bool, len(n.accounts))
+	out := append([]Account(nil), n.accounts...)
+	for _, a := range n.accounts {
+		seen[a.Name] = true
+	}
+	for name, a := range n.byName {
+		if !seen[name] {
+			out = append(out, a)
+		}
+	}
+	return out, nil
+}
+
+// enumerate reads `getent passwd` once: one process for any number of
+// lookups. Names it does not list are then asked for one by one.
+func (n *NSS) enumerate(ctx context.Context) error {
+	if n.enumerated {
+		return nil
 	}
 	out, err := getent(ctx, "passwd")
 	if err != nil && !errors.Is(err, ErrNotFound) {
-		return nil, err
+		return err
 	}
 	as, err := ParsePasswd(strings.NewReader(out))
 	if err != nil {
-		return nil, fmt.Errorf("getent passwd: %w", err)
+		return fmt.Errorf("getent passwd: %w", err)
 	}
-	seen := map[string]bool{}
 	for _, a := range as {
-		seen[a.Name] = true
-		n.byName[a.Name] = a
+		if _, ok := n.byName[a.Name]; !ok {
+			n.byName[a.Name] = a
+		}
 		if _, ok := n.byUID[a.UID]; !ok {
 			n.byUID[a.UID] = a
 		}
 	}
-	for name, a := range n.byName { // looked up by name, not enumerable
-		if !seen[name] {
-			as = append(as, a)
+	n.accounts, n.enumerated = as, true
+	return nil
+}
+
+// enumerateGroups reads `getent group` once.
+func (n *NSS) enumerateGroups(ctx context.Context) error {
+	if n.groupsEnumerated {
+		return nil
+	}
+	out, err := getent(ctx, "group")
+	if err != nil && !errors.Is(err, ErrNotFound) {
+		return err
+	}
+	gs, err := ParseGroup(strings.NewReader(out))
+	if err != nil {
+		return fmt.Errorf("getent group: %w", err)
+	}
+	for _, g := range gs {
+		if _, ok := n.groups[g.Name]; !ok {
+			n.groups[g.Name] = g
+		}
+		if _, ok := n.gids[g.GID]; !ok {
+			n.gids[g.GID] = g
 		}
 	}
-	n.accounts = as
-	return as, nil
+	n.groupsEnumerated = true
+	return nil
 }
 
 func isDigits(s string) bool {

@@ -15,6 +15,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -78,7 +79,9 @@ func (w *world) expand(args []string) []string {
 
 func (w *world) command(ctx context.Context, args []string) *exec.Cmd {
 	cmd := exec.CommandContext(ctx, args[0], args[1:]...)
-	cmd.Env = append(os.Environ(), "PATH="+filepath.Join(w.dir, "bin")+":"+os.Getenv("PATH"))
+	cmd.Env = append(os.Environ(),
+		"PATH="+filepath.Join(w.dir, "bin")+":"+os.Getenv("PATH"),
+		"OWNERWALL_STATE_DIR="+filepath.Join(w.dir, "state"))
 	return cmd
 }
 
@@ -91,6 +94,9 @@ func (w *world) step(ctx context.Context, c []string) Step {
 	switch {
 	case errors.As(err, &ee):
 		st.Exit = ee.ExitCode()
+		if ws, ok := ee.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
+			st.Exit = 128 + int(ws.Signal()) // as a shell reports it
+		}
 	case err != nil:
 		st.Exit, st.Output = -1, err.Error()
 	}
@@ -357,6 +363,9 @@ func (w *world) listen(ctx context.Context, l Listener) error {
 }
 
 func (w *world) apply(ctx context.Context) error {
+	if w.sc.Policy == "" {
+		return nil // the scenario starts with nothing applied
+	}
 	name := w.sc.PolicyName
 	if name == "" {
 		name = "policy.yaml"

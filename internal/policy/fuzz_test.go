@@ -56,6 +56,10 @@ func FuzzParse(f *testing.F) {
 		if len(ps) == 0 {
 			t.Fatalf("empty Problems")
 		}
+		// YAML breaks lines at LF, CRLF and a lone CR.
+		text := strings.ReplaceAll(strings.ReplaceAll(string(data), "\r\n", "\n"), "\r", "\n")
+		lines := strings.Count(text, "\n") + 1
+		beyond := false
 		for _, pr := range ps {
 			if pr == nil {
 				t.Fatal("nil *Problem")
@@ -63,6 +67,13 @@ func FuzzParse(f *testing.F) {
 			if pr.File != "fuzz.yaml" || pr.Line < 1 || pr.Col < 1 || strings.TrimSpace(pr.Msg) == "" {
 				t.Errorf("malformed problem %+v", *pr)
 			}
+			beyond = beyond || pr.Line > lines
+		}
+		if beyond {
+			if strings.Contains(string(data), "\r\n") {
+				skipBug(t, crlfBug)
+			}
+			t.Errorf("a problem lies beyond the file's %d lines:\n%v", lines, ps)
 		}
 	})
 }

@@ -80,8 +80,8 @@ func TestParseSpecExample(t *testing.T) {
 			t.Errorf("rule %d = {Index %d, Name %q, Dir %s, Service %q, Action %s, Log %v}; want {%d, %q, %s, %q, %s, false}",
 				i+1, r.Index, r.Name, r.Dir, r.Service, r.Action, r.Log, i+1, w.name, w.dir, w.service, w.action)
 		}
-		if r.Pos.Line != w.line {
-			t.Errorf("rule %d at line %d, want %d", i+1, r.Pos.Line, w.line)
+		if r.Pos != (Pos{Line: w.line, Col: 5}) {
+			t.Errorf("rule %d at %d:%d, want %d:5, its first key", i+1, r.Pos.Line, r.Pos.Col, w.line)
 		}
 		if len(r.Who) != 1 || r.Who[0].Kind != KindEveryone {
 			t.Errorf("rule %d who = %+v, want the everyone default", i+1, r.Who)

@@ -6,7 +6,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"os/exec"
+	"sort"
 	"strconv"
 	"strings"
 
@@ -60,35 +62,85 @@ func parseFlavour(version string) (string, error) {
 // inserts the jump from OUTPUT if it is missing. Both inputs are tested
 // first; if the IPv6 one still fails, the IPv4 part is put back as it was.
 func Load(ctx context.Context, rs *ir.Ruleset) error {
-	return apply(ctx, func(f family) []chain { return build(rs, f.v6) }, true)
+	return apply(ctx, [2]state{desiredState(build(rs, false)), desiredState(build(rs, true))})
 }
 
 // Flush removes ownerwall's chains and the jump to them, in both families,
 // and nothing else.
 func Flush(ctx context.Context) error {
-	return apply(ctx, func(family) []chain { return nil }, false)
+	return apply(ctx, [2]state{})
 }
 
-func apply(ctx context.Context, want func(family) []chain, jump bool) error {
+// LoadScript makes ownerwall's live chains what a Script or a Snapshot
+// says, the same way Load does: whatever is live now (stale chains, a
+// missing or doubled jump) is taken into account. A snapshot of nothing
+// flushes. It refuses anything but ownerwall's own chains and jump.
+func LoadScript(ctx context.Context, script string) error {
+	want, err := parseScript(script)
+	if err != nil {
+		return err
+	}
+	return apply(ctx, want)
+}
+
+// Snapshot is a script that LoadScript takes to put ownerwall's live
+// chains back as they are now (or to remove them, if there are none).
+func Snapshot(ctx context.Context) (string, error) {
+	var st [2]state
+	for i, f := range families {
+		var err error
+		if st[i], err = live(ctx, f); err != nil {
+			return "", err
+		}
+	}
+	return "# ownerwall snapshot of the live iptables ruleset\n" + scriptBody(st), nil
+}
+
+// Listing is ownerwall's part of the live filter tables, both families, in
+// Script's form (restore input, each family after its comment line), ""
+// when nothing of it is loaded.
+func Listing(ctx context.Context) (string, error) {
+	var st [2]state
+	empty := true
+	for i, f := range families {
+		var err error
+		if st[i], err = live(ctx, f); err != nil {
+			return "", err
+		}
+		empty = empty && len(st[i].chains) == 0 && st[i].jumps == 0
+	}
+	if empty {
+		return "", nil
+	}
+	return scriptBody(st), nil
+}
+
+// testAppend is a test hook, as in the nft backend: lines added to each
+// restore input before COMMIT, to prove that a refusal midway changes
+// nothing.
+const testAppend = "OWNERWALL_TEST_APPEND"
+
+func apply(ctx context.Context, want [2]state) error {
 	type step struct {
 		f         family
 		cur, want state
 		input     string
 	}
 	var steps []step
-	for _, f := range families {
+	for i, f := range families {
 		cur, err := live(ctx, f)
 		if err != nil {
 			return err
 		}
-		w := state{chains: want(f)}
-		if jump {
-			w.jumps = 1
-		}
-		if len(cur.chains) == 0 && cur.jumps == 0 && len(w.chains) == 0 {
+		w := want[i]
+		if len(cur.chains) == 0 && cur.jumps == 0 && len(w.chains) == 0 && w.jumps == 0 {
 			continue // nothing of ownerwall there, nothing wanted
 		}
-		steps = append(steps, step{f: f, cur: cur, want: w, input: transition(cur, w)})
+		input := transition(cur, w)
+		if extra := os.Getenv(testAppend); extra != "" {
+			input = strings.TrimSuffix(input, "COMMIT\n") + extra + "\nCOMMIT\n"
+		}
+		steps = append(steps, step{f: f, cur: cur, want: w, input: input})
 	}
 	for _, s := range steps {
 		if err := restore(ctx, s.f, s.input, true); err != nil {
@@ -114,6 +166,70 @@ func apply(ctx context.Context, want func(family) []chain, jump bool) error {
 		}
 	}
 	return nil
+}
+
+// scriptBody is the two families' restore inputs, each after its comment
+// line, as Script prints them.
+func scriptBody(st [2]state) string {
+	return "# iptables-restore\n" + transition(state{}, st[0]) + "# ip6tables-restore\n" + transition(state{}, st[1])
+}
+
+// parseScript reads Script's or Snapshot's form back into the wanted state
+// of each family.
+func parseScript(script string) ([2]state, error) {
+	var out [2]state
+	fam := -1
+	seen := [2]bool{}
+	inTable := false
+	idx := [2]map[string]int{{}, {}}
+	for n, line := range strings.Split(script, "\n") {
+		line = strings.TrimSpace(line)
+		bad := func(why string) ([2]state, error) {
+			return [2]state{}, fmt.Errorf("not an ownerwall iptables script: line %d: %s: %q", n+1, why, firstLines(line, 1))
+		}
+		switch {
+		case line == "# iptables-restore":
+			fam = 0
+		case line == "# ip6tables-restore":
+			fam = 1
+		case line == "" || strings.HasPrefix(line, "#"):
+		case fam < 0:
+			return bad("before the # iptables-restore line")
+		case line == "*filter":
+			if seen[fam] {
+				return bad("a second table")
+			}
+			seen[fam], inTable = true, true
+		case !inTable:
+			return bad("outside *filter ... COMMIT")
+		case line == "COMMIT":
+			inTable = false
+		case strings.HasPrefix(line, ":"):
+			name, rest, _ := strings.Cut(line[1:], " ")
+			if !own(name) || len(name) > maxChainName || !strings.HasPrefix(rest, "- ") {
+				return bad("not an ownerwall chain")
+			}
+			if _, dup := idx[fam][name]; !dup {
+				idx[fam][name] = len(out[fam].chains)
+				out[fam].chains = append(out[fam].chains, chain{name: name})
+			}
+		case line == "-I OUTPUT 1 -j "+MainChain || line == "-A OUTPUT -j "+MainChain:
+			out[fam].jumps = 1
+		case strings.HasPrefix(line, "-A "):
+			name, rule, _ := strings.Cut(line[3:], " ")
+			i, ok := idx[fam][name]
+			if !ok {
+				return bad("a rule outside ownerwall's declared chains")
+			}
+			out[fam].chains[i].rules = append(out[fam].chains[i].rules, rule)
+		default:
+			return bad("not a chain, rule or the jump")
+		}
+	}
+	if !seen[0] || !seen[1] || inTable {
+		return [2]state{}, errors.New("not an ownerwall iptables script: want an IPv4 and an IPv6 *filter ... COMMIT, each after its # iptables-restore / # ip6tables-restore line")
+	}
+	return out, nil
 }
 
 // restore feeds input to the family's restore program with --noflush.
@@ -199,95 +315,105 @@ func parseSave(out string) state {
 
 func own(name string) bool { return name == MainChain || strings.HasPrefix(name, chainPrefix) }
 
-// Live returns ownerwall's part of the live filter tables (IPv4 then
-// IPv6) in iptables-save form, "" when nothing of it is loaded.
-func Live(ctx context.Context) (string, error) {
-	var b strings.Builder
-	for _, f := range families {
-		st, err := live(ctx, f)
-		if err != nil {
-			return "", err
-		}
-		if len(st.chains) == 0 && st.jumps == 0 {
-			continue
-		}
-		fmt.Fprintf(&b, "# %s\n*filter\n", f.restore)
-		for _, c := range st.chains {
-			fmt.Fprintf(&b, ":%s - [0:0]\n", c.name)
-		}
-		for range st.jumps {
-			b.WriteString("-A OUTPUT -j " + MainChain + "\n")
-		}
-		for _, c := range st.chains {
-			for _, r := range c.rules {
-				fmt.Fprintf(&b, "-A %s %s\n", c.name, r)
-			}
-		}
-		b.WriteString("COMMIT\n")
-	}
-	return b.String(), nil
+// Counter is what the rules of one policy rule decided, over both
+// families (the nft backend's Counter, field for field).
+type Counter struct {
+	Rule    int    `json:"rule"`
+	Name    string `json:"name"`
+	Packets uint64 `json:"packets"`
+	Bytes   uint64 `json:"bytes"`
 }
 
-// Counter is the packets and bytes that rules of one policy rule decided.
-type Counter struct{ Packets, Bytes uint64 }
-
 // Counters sums, over both families, the counters of the rules attributed
-// to each policy rule (by their comment "ownerwall rule N: ..."), keyed by
-// the rule's 1-based index; key 0 is the outbound default. LOG rules are
-// left out: the packets they see are counted by the rule after them.
-func Counters(ctx context.Context) (map[int]Counter, error) {
-	sums := map[int]Counter{}
+// to each policy rule by their comment "ownerwall rule N: NAME", in rule
+// order. LOG rules are left out: the packets they see are counted by the
+// rule after them. A policy rule that rendered to no iptables rule (it
+// applies to no uid) has no entry; nor has the outbound default.
+func Counters(ctx context.Context) ([]Counter, error) {
+	sums := map[int]*Counter{}
 	for _, f := range families {
 		out, err := run(ctx, f.save, nil, "-c", "-t", "filter")
 		if err != nil {
 			return nil, err
 		}
 		for _, line := range strings.Split(out, "\n") {
-			idx, c, ok := parseCounterLine(line)
-			if ok {
-				s := sums[idx]
+			c, ok := parseCounterLine(line)
+			if !ok || c.Rule == 0 {
+				continue
+			}
+			if s, ok := sums[c.Rule]; ok {
 				s.Packets += c.Packets
 				s.Bytes += c.Bytes
-				sums[idx] = s
+			} else {
+				sums[c.Rule] = &c
 			}
 		}
 	}
-	return sums, nil
+	out := make([]Counter, 0, len(sums))
+	for _, c := range sums {
+		out = append(out, *c)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Rule < out[j].Rule })
+	return out, nil
 }
 
-// parseCounterLine reads "[P:B] -A OWNERWALL-... --comment "ownerwall rule N: ..." -j X".
-func parseCounterLine(line string) (int, Counter, bool) {
+// parseCounterLine reads `[P:B] -A OWNERWALL-... -m comment --comment
+// "ownerwall rule N: NAME" ... -j X`; Rule 0 is the outbound default.
+func parseCounterLine(line string) (Counter, bool) {
 	line = strings.TrimSpace(line)
 	if !strings.HasPrefix(line, "[") {
-		return 0, Counter{}, false
+		return Counter{}, false
 	}
 	cnt, rest, ok := strings.Cut(line[1:], "] ")
 	if !ok || !strings.HasPrefix(rest, "-A ") {
-		return 0, Counter{}, false
+		return Counter{}, false
 	}
 	name, rule, _ := strings.Cut(rest[3:], " ")
 	if !own(name) || strings.Contains(rule, " -j LOG ") {
-		return 0, Counter{}, false
+		return Counter{}, false
 	}
 	ps, bs, _ := strings.Cut(cnt, ":")
 	p, err1 := strconv.ParseUint(ps, 10, 64)
 	b, err2 := strconv.ParseUint(bs, 10, 64)
-	if err1 != nil || err2 != nil {
-		return 0, Counter{}, false
+	_, after, found := strings.Cut(rule, "--comment ")
+	if err1 != nil || err2 != nil || !found {
+		return Counter{}, false
 	}
-	idx := -1
-	if strings.Contains(rule, "--comment "+quote(commentDefault)+" ") {
-		idx = 0
-	} else if _, after, ok := strings.Cut(rule, `--comment "ownerwall rule `); ok {
-		num, _, _ := strings.Cut(after, ":")
-		if n, err := strconv.Atoi(num); err == nil && n > 0 {
-			idx = n
+	comment := unquote(after)
+	c := Counter{Packets: p, Bytes: b}
+	if comment == commentDefault {
+		return c, true
+	}
+	head, ruleName, ok := strings.Cut(comment, ": ")
+	num, isRule := strings.CutPrefix(head, "ownerwall rule ")
+	n, err := strconv.Atoi(num)
+	if !ok || !isRule || err != nil || n <= 0 {
+		return Counter{}, false
+	}
+	c.Rule, c.Name = n, ruleName
+	return c, true
+}
+
+// unquote reads the first word of s as iptables-save wrote it (quote's
+// inverse).
+func unquote(s string) string {
+	if !strings.HasPrefix(s, `"`) {
+		word, _, _ := strings.Cut(s, " ")
+		return word
+	}
+	var b strings.Builder
+	for i := 1; i < len(s); i++ {
+		switch c := s[i]; {
+		case c == '\\' && i+1 < len(s):
+			i++
+			b.WriteByte(s[i])
+		case c == '"':
+			return b.String()
+		default:
+			b.WriteByte(c)
 		}
 	}
-	if idx < 0 {
-		return 0, Counter{}, false
-	}
-	return idx, Counter{Packets: p, Bytes: b}, true
+	return b.String()
 }
 
 // runError is a failed program: its words and what it said.

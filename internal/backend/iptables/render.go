@@ -16,7 +16,6 @@ const (
 	MainChain   = "OWNERWALL"
 	chainPrefix = MainChain + "-"
 	rejectChain = "OWNERWALL-REJECT" // outbound: reject
-	replyChain  = "OWNERWALL-REPLY"  // stateful, serve tcp and udp: non-TCP, non-UDP replies
 	noRuleChain = "OWNERWALL-NORULE" // stateful: uids no rule applies to
 	uidTree     = "OWNERWALL-UID"    // inner nodes of the default uid tree: OWNERWALL-UID-<k>
 	unitTree    = "OWNERWALL-UNIT"   // unit i's uid tree: OWNERWALL-UNIT<i>, inner nodes OWNERWALL-UNIT<i>-<k>
@@ -69,14 +68,10 @@ func Render(rs *ir.Ruleset) (v4, v6 string) {
 // the IPv6 restore input, each after a comment line naming the program
 // that takes it.
 func Script(rs *ir.Ruleset) string {
-	v4, v6 := Render(rs)
 	var b strings.Builder
 	fmt.Fprintf(&b, "# ownerwall: generated from %s; do not edit, run ownerwall apply --backend iptables\n", sanitize(rs.Source))
 	b.WriteString("# load each part with --noflush: other chains and rules are left alone\n")
-	b.WriteString("# iptables-restore\n")
-	b.WriteString(v4)
-	b.WriteString("# ip6tables-restore\n")
-	b.WriteString(v6)
+	b.WriteString(scriptBody([2]state{desiredState(build(rs, false)), desiredState(build(rs, true))}))
 	return b.String()
 }
 
@@ -115,10 +110,13 @@ func build(rs *ir.Ruleset, v6 bool) []chain {
 		c := " -m comment --comment " + quote(commentReplies) + " -j RETURN"
 		switch {
 		case serveTCP && serveUDP:
+			// Neither TCP nor UDP: a rule has one -p, so the second test
+			// is on the connection's protocol. They differ only for ICMP
+			// errors about a UDP flow, which the profile's tail accepts as
+			// RELATED: no profile rule can match them.
 			b.add(MainChain,
 				"-p tcp -m tcp ! "+tcpSYNACK+" "+ctReply+c,
-				"! -p tcp "+ctReply+" -m comment --comment "+quote(commentReplies)+" -j "+replyChain)
-			b.add(replyChain, "! -p udp -j RETURN")
+				"! -p tcp "+ctReply+" ! --ctproto 17"+c)
 		case serveTCP:
 			b.add(MainChain,
 				"-p tcp -m tcp ! "+tcpSYNACK+" "+ctReply+c,
@@ -622,12 +620,17 @@ func transition(cur, want state) string {
 		}
 	}
 	switch {
-	case want.jumps > 0 && cur.jumps == 0:
-		b.WriteString("-I OUTPUT 1 -j " + MainChain + "\n")
-	case cur.jumps > want.jumps:
-		for range cur.jumps - want.jumps {
+	case want.jumps == 0 || cur.jumps > 1:
+		// Flush, or duplicates: -D deletes the first match (the top one),
+		// so delete every jump and insert one at the top again.
+		for range cur.jumps {
 			b.WriteString("-D OUTPUT -j " + MainChain + "\n")
 		}
+		if want.jumps > 0 {
+			b.WriteString("-I OUTPUT 1 -j " + MainChain + "\n")
+		}
+	case cur.jumps == 0:
+		b.WriteString("-I OUTPUT 1 -j " + MainChain + "\n")
 	}
 	for _, name := range stale {
 		fmt.Fprintf(&b, "-X %s\n", name)

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"os"
 	"os/exec"
 	"strings"
 
@@ -32,16 +33,29 @@ func FlushScript() string {
 // /sys/fs/cgroup/unified) nft runs in a private mount namespace with the
 // unified hierarchy bound there.
 func Load(ctx context.Context, script string, unitCgroups bool) error {
-	args := []string{"nft", "-f", "-"}
+	// OWNERWALL_TEST_APPEND is a test hook: commands appended to the
+	// transaction, to prove that a kernel refusal midway changes nothing.
+	if extra := os.Getenv("OWNERWALL_TEST_APPEND"); extra != "" {
+		script += extra + "\n"
+	}
+	// nft reads the whole script from a sealed in-memory file, never from
+	// a pipe: if ownerwall is killed while writing a pipe, nft would read a
+	// truncated script and load it, a partial ruleset.
+	f, err := scriptFile(script)
+	if err != nil {
+		return fmt.Errorf("nft: %w", err)
+	}
+	defer f.Close()
+	args := []string{"nft", "-f", "/dev/fd/3"}
 	if unitCgroups && !isCgroup2("/sys/fs/cgroup") {
 		if !isCgroup2("/sys/fs/cgroup/unified") {
 			return fmt.Errorf("nft: unit principals need cgroup v2, mounted at neither /sys/fs/cgroup nor /sys/fs/cgroup/unified")
 		}
 		args = []string{"unshare", "--mount", "--propagation", "private", "sh", "-c",
-			"mount --bind /sys/fs/cgroup/unified /sys/fs/cgroup && exec nft -f -"}
+			"mount --bind /sys/fs/cgroup/unified /sys/fs/cgroup && exec nft -f /dev/fd/3"}
 	}
 	cmd := exec.CommandContext(ctx, args[0], args[1:]...)
-	cmd.Stdin = strings.NewReader(script)
+	cmd.ExtraFiles = []*os.File{f}
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	if err := cmd.Run(); err != nil {
@@ -52,6 +66,29 @@ func Load(ctx context.Context, script string, unitCgroups bool) error {
 		return fmt.Errorf("nft refused the ruleset, nothing changed: %s", firstLines(msg, 6))
 	}
 	return nil
+}
+
+// scriptFile returns a read-only, sealed memfd holding script, positioned
+// at its start.
+func scriptFile(script string) (*os.File, error) {
+	fd, err := unix.MemfdCreate("ownerwall-script", unix.MFD_CLOEXEC|unix.MFD_ALLOW_SEALING)
+	if err != nil {
+		return nil, fmt.Errorf("memfd: %w", err)
+	}
+	f := os.NewFile(uintptr(fd), "ownerwall-script")
+	if _, err := f.WriteString(script); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("memfd: %w", err)
+	}
+	if _, err := unix.FcntlInt(f.Fd(), unix.F_ADD_SEALS, unix.F_SEAL_WRITE|unix.F_SEAL_GROW|unix.F_SEAL_SHRINK|unix.F_SEAL_SEAL); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("memfd seal: %w", err)
+	}
+	if _, err := f.Seek(0, 0); err != nil {
+		f.Close()
+		return nil, err
+	}
+	return f, nil
 }
 
 // HasUnits reports whether rs matches on cgroups.

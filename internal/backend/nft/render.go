@@ -38,7 +38,7 @@ func NewTransaction() *knftables.Transaction {
 func Build(tx *knftables.Transaction, rs *ir.Ruleset) {
 	tx.Add(&knftables.Table{})
 	tx.Delete(&knftables.Table{})
-	tx.Add(&knftables.Table{Comment: knftables.PtrTo("ownerwall: generated from " + sanitize(rs.Source) + "; do not edit, run ownerwall apply")})
+	tx.Add(&knftables.Table{Comment: knftables.PtrTo("managed by ownerwall: do not edit, change the policy and run ownerwall apply")})
 
 	for _, r := range rs.Rules {
 		tx.Add(&knftables.Counter{Name: counterName(r.Index), Comment: knftables.PtrTo(sanitize(r.Name))})

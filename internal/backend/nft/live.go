@@ -1,0 +1,78 @@
+package nft
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"os/exec"
+	"regexp"
+	"strconv"
+	"strings"
+)
+
+// Counter is one rule's named counter.
+type Counter struct {
+	Rule    int    `json:"rule"`
+	Name    string `json:"name"`
+	Packets uint64 `json:"packets"`
+	Bytes   uint64 `json:"bytes"`
+}
+
+// Counters reads the per-rule named counters of the live table.
+func Counters(ctx context.Context) ([]Counter, error) {
+	cmd := exec.CommandContext(ctx, "nft", "-j", "list", "counters", "table", "inet", Table)
+	var out, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &stderr
+	if err := cmd.Run(); err != nil {
+		if strings.Contains(stderr.String(), "No such file or directory") {
+			return nil, nil
+		}
+		return nil, fmt.Errorf("nft list counters: %s", firstLines(strings.TrimSpace(stderr.String()), 3))
+	}
+	var doc struct {
+		Nftables []struct {
+			Counter *struct {
+				Name    string `json:"name"`
+				Comment string `json:"comment"`
+				Packets uint64 `json:"packets"`
+				Bytes   uint64 `json:"bytes"`
+			} `json:"counter"`
+		} `json:"nftables"`
+	}
+	if err := json.Unmarshal(out.Bytes(), &doc); err != nil {
+		return nil, fmt.Errorf("nft list counters: %w", err)
+	}
+	var cs []Counter
+	for _, o := range doc.Nftables {
+		if o.Counter == nil || !strings.HasPrefix(o.Counter.Name, "rule_") {
+			continue
+		}
+		n, err := strconv.Atoi(strings.TrimPrefix(o.Counter.Name, "rule_"))
+		if err != nil {
+			continue
+		}
+		cs = append(cs, Counter{Rule: n, Name: o.Counter.Comment, Packets: o.Counter.Packets, Bytes: o.Counter.Bytes})
+	}
+	return cs, nil
+}
+
+// Snapshot returns a script that puts ownerwall's table back as it is now
+// (or removes it, if there is none): what a rollback loads.
+func Snapshot(ctx context.Context) (string, error) {
+	live, err := List(ctx)
+	if err != nil {
+		return "", err
+	}
+	if live == "" {
+		return FlushScript(), nil
+	}
+	return FlushScript() + live, nil
+}
+
+var countersRE = regexp.MustCompile(`packets \d+ bytes \d+`)
+
+// Normalize zeroes counter values so that listings compare by content.
+func Normalize(listing string) string {
+	return countersRE.ReplaceAllString(listing, "packets 0 bytes 0")
+}

@@ -1,0 +1,72 @@
+package cli
+
+import (
+	"context"
+	"fmt"
+	"os/exec"
+	"strings"
+
+	"github.com/ownerwall/ownerwall/internal/backend/nft"
+	"github.com/ownerwall/ownerwall/internal/ir"
+)
+
+// backend is what the operational commands need from a firewall backend.
+type backend interface {
+	Name() string
+	// Flavour names the implementation in use (nft's version; legacy or
+	// nf_tables for iptables).
+	Flavour(ctx context.Context) string
+	Script(rs *ir.Ruleset) string
+	// Load replaces ownerwall's ruleset with rs in one transaction.
+	Load(ctx context.Context, rs *ir.Ruleset) error
+	// LoadScript loads a script from Script or Snapshot.
+	LoadScript(ctx context.Context, script string) error
+	Flush(ctx context.Context) error
+	// Listing is ownerwall's live ruleset as the kernel reports it, "" if none.
+	Listing(ctx context.Context) (string, error)
+	// Snapshot is a script that puts the live ruleset back as it is now.
+	Snapshot(ctx context.Context) (string, error)
+	Counters(ctx context.Context) ([]nft.Counter, error)
+}
+
+func newBackend(name string) (backend, error) {
+	switch name {
+	case "nft", "":
+		return nftBackend{}, nil
+	case "iptables":
+		return nil, fmt.Errorf("the iptables backend is not available yet; use --backend nft")
+	}
+	return nil, fmt.Errorf("unknown backend %q (nft or iptables)", name)
+}
+
+type nftBackend struct{}
+
+func (nftBackend) Name() string { return "nft" }
+
+func (nftBackend) Flavour(ctx context.Context) string {
+	out, err := exec.CommandContext(ctx, "nft", "--version").Output()
+	if err != nil {
+		return "unknown"
+	}
+	return strings.TrimSpace(string(out))
+}
+
+func (nftBackend) Script(rs *ir.Ruleset) string { return nft.Script(rs) }
+
+func (nftBackend) Load(ctx context.Context, rs *ir.Ruleset) error {
+	return nft.Load(ctx, nft.Script(rs), nft.HasUnits(rs))
+}
+
+func (nftBackend) LoadScript(ctx context.Context, script string) error {
+	return nft.Load(ctx, script, strings.Contains(script, "socket cgroupv2"))
+}
+
+func (nftBackend) Flush(ctx context.Context) error {
+	return nft.Load(ctx, nft.FlushScript(), false)
+}
+
+func (nftBackend) Listing(ctx context.Context) (string, error) { return nft.List(ctx) }
+
+func (nftBackend) Snapshot(ctx context.Context) (string, error) { return nft.Snapshot(ctx) }
+
+func (nftBackend) Counters(ctx context.Context) ([]nft.Counter, error) { return nft.Counters(ctx) }

@@ -1,0 +1,347 @@
+package cli
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"syscall"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/ownerwall/ownerwall/internal/backend/nft"
+	"github.com/ownerwall/ownerwall/internal/ir"
+	"github.com/ownerwall/ownerwall/internal/state"
+)
+
+// lockWait bounds how long a command waits for another ownerwall.
+const lockWait = 2 * time.Minute
+
+func (a *app) store() state.Store { return state.Store{Dir: state.Dir()} }
+
+func (a *app) lock(ctx context.Context) (*state.Lock, error) {
+	ctx, cancel := context.WithTimeout(ctx, lockWait)
+	defer cancel()
+	return a.store().Acquire(ctx)
+}
+
+func (a *app) applyCommand() *cobra.Command {
+	var file, backendName string
+	var confirm time.Duration
+	cmd := &cobra.Command{
+		Use:   "apply",
+		Short: "Compile the policy and load it in one kernel transaction",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			ctx := cmd.Context()
+			b, err := newBackend(backendName)
+			if err != nil {
+				return err
+			}
+			if confirm < 0 {
+				return errors.New("--confirm-within must be positive")
+			}
+			data, err := os.ReadFile(file)
+			if err != nil {
+				return fmt.Errorf("read policy: %w", err)
+			}
+			rs, err := a.load(ctx, file)
+			if err != nil {
+				return err
+			}
+			l, err := a.lock(ctx)
+			if err != nil {
+				return err
+			}
+			defer l.Release()
+			return a.apply(ctx, b, rs, file, data, confirm)
+		},
+	}
+	policyFlag(cmd, &file)
+	cmd.Flags().StringVar(&backendName, "backend", "nft", "nft or iptables")
+	cmd.Flags().DurationVar(&confirm, "confirm-within", 0, "roll back by itself unless `ownerwall confirm` runs within this time (e.g. 30s)")
+	return cmd
+}
+
+// apply loads rs and records it; with confirm > 0 it also arms the
+// rollback. The caller holds the lock.
+func (a *app) apply(ctx context.Context, b backend, rs *ir.Ruleset, file string, policy []byte, confirm time.Duration) error {
+	st := a.store()
+	var pending *state.Pending
+	if confirm > 0 {
+		snap, err := b.Snapshot(ctx)
+		if err != nil {
+			return fmt.Errorf("snapshot before apply: %w", err)
+		}
+		prev, err := st.LoadApplied()
+		if err != nil && !errors.Is(err, state.ErrNone) {
+			prev = nil // a corrupt record is not worth restoring; the snapshot is
+		}
+		if old, err := st.LoadPending(); err == nil {
+			// An unconfirmed apply is superseded; rolling back still
+			// returns to what was there before it.
+			snap, prev = old.Rollback, old.Previous
+		}
+		pending = &state.Pending{Token: token(), Deadline: time.Now().Add(confirm), Backend: b.Name(), Rollback: snap, Previous: prev}
+	} else if err := st.RemovePending(); err != nil {
+		return err
+	}
+	if err := b.Load(ctx, rs); err != nil {
+		return err
+	}
+	listing, err := b.Listing(ctx)
+	if err != nil {
+		return err
+	}
+	sum := sha256.Sum256(policy)
+	rec := &state.Applied{
+		Backend: b.Name(), Flavour: b.Flavour(ctx), Policy: file, SHA256: hex.EncodeToString(sum[:]),
+		AppliedAt: time.Now().UTC(), Script: b.Script(rs), Listing: nft.Normalize(listing), Ruleset: rs,
+	}
+	if err := st.SaveApplied(rec); err != nil {
+		return fmt.Errorf("applied, but the state was not saved (restore at boot would load the previous policy): %w", err)
+	}
+	if pending != nil {
+		if err := st.SavePending(pending); err != nil {
+			return a.rollbackNow(ctx, pending, fmt.Errorf("cannot arm the rollback: %w", err))
+		}
+		if err := a.spawnWatchdog(pending); err != nil {
+			return a.rollbackNow(ctx, pending, fmt.Errorf("cannot start the rollback timer: %w", err))
+		}
+		fmt.Fprintf(a.stdout, "applied %s (%s backend): %d rules, %d profiles; run `ownerwall confirm` before %s or it rolls back\n",
+			file, b.Name(), len(rs.Rules), len(rs.Profiles), pending.Deadline.Format(time.RFC3339))
+		return nil
+	}
+	fmt.Fprintf(a.stdout, "applied %s (%s backend): %d rules, %d profiles\n", file, b.Name(), len(rs.Rules), len(rs.Profiles))
+	return nil
+}
+
+func token() string {
+	var b [12]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+// spawnWatchdog starts a detached `ownerwall __rollback`: in its own
+// session, with no terminal, so a dying SSH session does not take it along.
+func (a *app) spawnWatchdog(p *state.Pending) error {
+	self, err := os.Executable()
+	if err != nil {
+		return err
+	}
+	devnull, err := os.OpenFile(os.DevNull, os.O_RDWR, 0)
+	if err != nil {
+		return err
+	}
+	defer devnull.Close()
+	logf, err := os.OpenFile(a.store().Dir+"/rollback.log", os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o600)
+	if err != nil {
+		return err
+	}
+	defer logf.Close()
+	cmd := exec.Command(self, "__rollback", "--token", p.Token)
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = devnull, logf, logf
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+	cmd.Dir = "/"
+	if err := cmd.Start(); err != nil {
+		return err
+	}
+	return cmd.Process.Release()
+}
+
+// rollbackNow undoes an apply whose confirmation cannot be armed.
+func (a *app) rollbackNow(ctx context.Context, p *state.Pending, cause error) error {
+	if err := a.rollback(ctx, p); err != nil {
+		return fmt.Errorf("%v; the rollback failed too: %w", cause, err)
+	}
+	return fmt.Errorf("%v; rolled back", cause)
+}
+
+// rollback restores what was live before a pending apply. The caller holds
+// the lock.
+func (a *app) rollback(ctx context.Context, p *state.Pending) error {
+	b, err := newBackend(p.Backend)
+	if err != nil {
+		return err
+	}
+	if err := b.LoadScript(ctx, p.Rollback); err != nil {
+		return err
+	}
+	st := a.store()
+	if p.Previous != nil {
+		if err := st.SaveApplied(p.Previous); err != nil {
+			return err
+		}
+	} else if err := st.RemoveApplied(); err != nil {
+		return err
+	}
+	return st.RemovePending()
+}
+
+func (a *app) confirmCommand() *cobra.Command {
+	return &cobra.Command{
+		Use:   "confirm",
+		Short: "Keep the ruleset applied with --confirm-within",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			ctx := cmd.Context()
+			l, err := a.lock(ctx)
+			if err != nil {
+				return err
+			}
+			defer l.Release()
+			p, err := a.store().LoadPending()
+			if errors.Is(err, state.ErrNone) {
+				return &ExitError{Code: 1, Err: errors.New("nothing is pending confirmation")}
+			}
+			if err != nil {
+				return err
+			}
+			if time.Now().After(p.Deadline) {
+				if err := a.rollback(ctx, p); err != nil {
+					return err
+				}
+				return &ExitError{Code: 1, Err: fmt.Errorf("too late: the deadline was %s; rolled back", p.Deadline.Format(time.RFC3339))}
+			}
+			if err := a.store().RemovePending(); err != nil {
+				return err
+			}
+			fmt.Fprintln(a.stdout, "confirmed: the applied ruleset stays")
+			return nil
+		},
+	}
+}
+
+func (a *app) rollbackWatchdogCommand() *cobra.Command {
+	var tok string
+	cmd := &cobra.Command{
+		Use:    "__rollback",
+		Hidden: true,
+		Args:   cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			ctx := context.Background() // outlives signals to the session
+			p, err := a.store().LoadPending()
+			if err != nil || p.Token != tok {
+				return nil // confirmed or superseded already
+			}
+			time.Sleep(time.Until(p.Deadline))
+			l, err := a.lock(ctx)
+			if err != nil {
+				return err
+			}
+			defer l.Release()
+			p, err = a.store().LoadPending()
+			if err != nil || p.Token != tok {
+				return nil
+			}
+			if err := a.rollback(ctx, p); err != nil {
+				return fmt.Errorf("rollback: %w", err)
+			}
+			fmt.Fprintf(a.stdout, "%s: not confirmed by %s: rolled back\n", time.Now().UTC().Format(time.RFC3339), p.Deadline.Format(time.RFC3339))
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&tok, "token", "", "the pending apply to watch")
+	return cmd
+}
+
+func (a *app) flushCommand() *cobra.Command {
+	var backendName string
+	cmd := &cobra.Command{
+		Use:   "flush",
+		Short: "Remove ownerwall's own ruleset, nothing else",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			ctx := cmd.Context()
+			l, err := a.lock(ctx)
+			if err != nil {
+				return err
+			}
+			defer l.Release()
+			names := []string{backendName}
+			if !cmd.Flags().Changed("backend") {
+				names = []string{"nft"}
+				if st, err := a.store().LoadApplied(); err == nil && st.Backend != "nft" {
+					names = append(names, st.Backend)
+				}
+			}
+			for _, n := range names {
+				b, err := newBackend(n)
+				if err != nil {
+					return err
+				}
+				if err := b.Flush(ctx); err != nil {
+					return err
+				}
+			}
+			if err := a.store().RemovePending(); err != nil {
+				return err
+			}
+			if err := a.store().RemoveApplied(); err != nil {
+				return err
+			}
+			fmt.Fprintln(a.stdout, "removed ownerwall's ruleset")
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&backendName, "backend", "nft", "nft or iptables (default: nft and the backend last applied)")
+	return cmd
+}
+
+func (a *app) restoreCommand() *cobra.Command {
+	return &cobra.Command{
+		Use:   "restore",
+		Short: "Load the last applied ruleset (at boot), from the state file",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			ctx := cmd.Context()
+			l, err := a.lock(ctx)
+			if err != nil {
+				return err
+			}
+			defer l.Release()
+			st := a.store()
+			if p, err := st.LoadPending(); err == nil {
+				// Booted while an apply awaited confirmation: it was never
+				// confirmed, so the previous ruleset is the one to load.
+				if p.Previous == nil {
+					if err := st.RemovePending(); err != nil {
+						return err
+					}
+					if err := st.RemoveApplied(); err != nil {
+						return err
+					}
+					fmt.Fprintln(a.stdout, "an unconfirmed apply was pending and nothing was applied before it: nothing to restore")
+					return nil
+				}
+				if err := st.SaveApplied(p.Previous); err != nil {
+					return err
+				}
+				if err := st.RemovePending(); err != nil {
+					return err
+				}
+			}
+			rec, err := st.LoadApplied()
+			if errors.Is(err, state.ErrNone) {
+				return &ExitError{Code: 1, Err: fmt.Errorf("nothing to restore: %w (run ownerwall apply first)", err)}
+			}
+			if err != nil {
+				return err
+			}
+			b, err := newBackend(rec.Backend)
+			if err != nil {
+				return err
+			}
+			if err := b.LoadScript(ctx, rec.Script); err != nil {
+				return err
+			}
+			fmt.Fprintf(a.stdout, "restored the ruleset applied %s from %s\n", rec.AppliedAt.Format(time.RFC3339), rec.Policy)
+			return nil
+		},
+	}
+}
