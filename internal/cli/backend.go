@@ -6,6 +6,7 @@ import (
 	"os/exec"
 	"strings"
 
+	"github.com/ownerwall/ownerwall/internal/backend/iptables"
 	"github.com/ownerwall/ownerwall/internal/backend/nft"
 	"github.com/ownerwall/ownerwall/internal/ir"
 )
@@ -34,7 +35,7 @@ func newBackend(name string) (backend, error) {
 	case "nft", "":
 		return nftBackend{}, nil
 	case "iptables":
-		return nil, fmt.Errorf("the iptables backend is not available yet; use --backend nft")
+		return iptablesBackend{}, nil
 	}
 	return nil, fmt.Errorf("unknown backend %q (nft or iptables)", name)
 }
@@ -70,3 +71,40 @@ func (nftBackend) Listing(ctx context.Context) (string, error) { return nft.List
 func (nftBackend) Snapshot(ctx context.Context) (string, error) { return nft.Snapshot(ctx) }
 
 func (nftBackend) Counters(ctx context.Context) ([]nft.Counter, error) { return nft.Counters(ctx) }
+
+// iptablesBackend drives iptables-restore and ip6tables-restore, legacy or
+// nf_tables, whichever the host's iptables is.
+type iptablesBackend struct{}
+
+func (iptablesBackend) Name() string { return "iptables" }
+
+func (iptablesBackend) Flavour(ctx context.Context) string {
+	f, err := iptables.Flavour(ctx)
+	if err != nil {
+		return "unknown"
+	}
+	return f
+}
+
+func (iptablesBackend) Script(rs *ir.Ruleset) string { return iptables.Script(rs) }
+
+func (iptablesBackend) Load(ctx context.Context, rs *ir.Ruleset) error { return iptables.Load(ctx, rs) }
+
+func (iptablesBackend) LoadScript(ctx context.Context, script string) error {
+	return iptables.LoadScript(ctx, script)
+}
+
+func (iptablesBackend) Flush(ctx context.Context) error { return iptables.Flush(ctx) }
+
+func (iptablesBackend) Listing(ctx context.Context) (string, error) { return iptables.Listing(ctx) }
+
+func (iptablesBackend) Snapshot(ctx context.Context) (string, error) { return iptables.Snapshot(ctx) }
+
+func (iptablesBackend) Counters(ctx context.Context) ([]nft.Counter, error) {
+	cs, err := iptables.Counters(ctx)
+	out := make([]nft.Counter, len(cs))
+	for i, c := range cs {
+		out[i] = nft.Counter(c)
+	}
+	return out, err
+}

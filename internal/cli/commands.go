@@ -7,7 +7,6 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/ownerwall/ownerwall/internal/backend/nft"
 	"github.com/ownerwall/ownerwall/internal/policy"
 )
 
@@ -51,16 +50,6 @@ func (a *app) checkCommand() *cobra.Command {
 	return cmd
 }
 
-func checkBackend(b string) error {
-	switch b {
-	case "nft":
-		return nil
-	case "iptables":
-		return errors.New("the iptables backend is not available yet; use --backend nft")
-	}
-	return fmt.Errorf("unknown backend %q (nft or iptables)", b)
-}
-
 func (a *app) exportCommand() *cobra.Command {
 	var file, format string
 	cmd := &cobra.Command{
@@ -68,14 +57,15 @@ func (a *app) exportCommand() *cobra.Command {
 		Short: "Print exactly the ruleset that apply would load",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if err := checkBackend(format); err != nil {
+			b, err := newBackend(format)
+			if err != nil {
 				return err
 			}
 			rs, err := a.load(cmd.Context(), file)
 			if err != nil {
 				return err
 			}
-			_, err = fmt.Fprint(a.stdout, nft.Script(rs))
+			_, err = fmt.Fprint(a.stdout, b.Script(rs))
 			return err
 		},
 	}

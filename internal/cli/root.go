@@ -99,6 +99,7 @@ func (a *app) rootCommand() *cobra.Command {
 		a.confirmCommand(),
 		a.restoreCommand(),
 		a.planCommand(),
+		a.importCommand(),
 		a.rollbackWatchdogCommand(),
 		a.explainCommand(),
 		a.statusCommand(),

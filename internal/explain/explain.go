@@ -40,7 +40,9 @@ type LocalFunc func(netip.Addr) bool
 // Evaluate walks rs for q exactly as the kernel walks the rendered ruleset:
 // the uid (and cgroup) pick a profile, the profile's rules are tried in
 // order, the first whose destination matches decides, else the outbound
-// default.
+// default. Rules whose destination matches but whose principals do not are
+// named in the reasons, with why they do not apply: that is usually the
+// answer to "why can (or can't) alice reach it".
 func Evaluate(rs *ir.Ruleset, q Query, isLocal LocalFunc) Result {
 	q.Addr = q.Addr.Unmap()
 	d := dispatchFor(rs, q.Cgroup)
@@ -48,25 +50,54 @@ func Evaluate(rs *ir.Ruleset, q Query, isLocal LocalFunc) Result {
 	if d.Unit != "" {
 		res.Reasons = append(res.Reasons, fmt.Sprintf("the socket is in the cgroup of unit %s (%s)", d.Unit, d.Cgroup))
 	}
-	prof := d.ProfileOf(q.UID)
-	if prof >= 0 {
+	applies := map[int]bool{}
+	if prof := d.ProfileOf(q.UID); prof >= 0 {
 		res.Profile = prof + 1
 		for _, ri := range rs.Profiles[prof].Rules {
-			r := &rs.Rules[ri]
-			why, ok := destMatches(rs, r, q, isLocal)
-			if !ok {
-				continue
-			}
-			name := r.Name
-			res.Verdict, res.Rule, res.Position = r.Action, &name, r.Index
-			res.Reasons = append(res.Reasons, fmt.Sprintf("rule %d %q matches", r.Index, r.Name))
-			res.Reasons = append(res.Reasons, principalReasons(r, q.UID, d)...)
-			res.Reasons = append(res.Reasons, why...)
-			return res
+			applies[ri] = true
 		}
+	}
+	for ri := range rs.Rules {
+		r := &rs.Rules[ri]
+		why, ok := destMatches(rs, r, q, isLocal)
+		if !ok {
+			continue
+		}
+		if !applies[ri] {
+			res.Reasons = append(res.Reasons, fmt.Sprintf("rule %d %q covers this destination but not uid %d: %s", r.Index, r.Name, q.UID, notApplying(r, q.UID, d)))
+			continue
+		}
+		name := r.Name
+		res.Verdict, res.Rule, res.Position = r.Action, &name, r.Index
+		res.Reasons = append(res.Reasons, fmt.Sprintf("rule %d %q matches", r.Index, r.Name))
+		res.Reasons = append(res.Reasons, principalReasons(r, q.UID, d)...)
+		res.Reasons = append(res.Reasons, why...)
+		return res
+	}
+	if q.Dir == ir.Serve {
+		// Accepting a connection is not an outbound connection: with no
+		// serve rule deciding, the SYN-ACK (or the server's answer) passes,
+		// as a reply when conntrack is in use.
+		res.Verdict = ir.Accept
+		res.Reasons = append(res.Reasons, "no serve rule decides: accepting connections (answering from a local port) is allowed unless a serve rule says otherwise")
+		return res
 	}
 	res.Reasons = append(res.Reasons, fmt.Sprintf("no rule matches uid %d for this destination: outbound: %s decides", q.UID, rs.Outbound))
 	return res
+}
+
+// notApplying says why a rule's principals leave the uid out.
+func notApplying(r *ir.Rule, uid uint32, d *ir.Dispatch) string {
+	for _, p := range r.Except {
+		if why, ok := principalHolds(p, uid, d); ok {
+			return fmt.Sprintf("except %s (%s)", p.Ref, why)
+		}
+	}
+	refs := make([]string, len(r.Who))
+	for i, p := range r.Who {
+		refs[i] = p.Ref
+	}
+	return fmt.Sprintf("not in who: %s", strings.Join(refs, ", "))
 }
 
 func dispatchFor(rs *ir.Ruleset, cgroup string) *ir.Dispatch {

@@ -15,6 +15,10 @@ type Scenario struct {
 	Policy     string `json:"policy"`      // policy YAML
 	// ApplyArgs are extra arguments to `ownerwall apply`.
 	ApplyArgs []string `json:"apply_args,omitempty"`
+	// IptablesFlavour, "legacy" or "nft", makes every iptables command of
+	// the lab (the backend's, the scenario's) that flavour, whatever this
+	// host's alternatives say.
+	IptablesFlavour string `json:"iptables_flavour,omitempty"`
 
 	Remote    bool       `json:"remote"`    // build strudel behind a veth pair
 	Listeners []Listener `json:"listeners"` // started before the policy is applied

@@ -45,7 +45,7 @@ func Inside(ctx context.Context, self string, sc Scenario) (*Report, error) {
 	if err := w.build(ctx); err != nil {
 		return nil, err
 	}
-	rep := &Report{RulesetBefore: ruleset(ctx)}
+	rep := &Report{RulesetBefore: w.ruleset(ctx)}
 	if err := w.apply(ctx); err != nil {
 		rep.ApplyError = err.Error()
 	}
@@ -58,15 +58,22 @@ func Inside(ctx context.Context, self string, sc Scenario) (*Report, error) {
 		rep.Steps = append(rep.Steps, w.step(ctx, c))
 	}
 	rep.Results = w.attempts(ctx)
-	rep.Ruleset = ruleset(ctx)
+	rep.Ruleset = w.ruleset(ctx)
 	return rep, nil
 }
 
-// ruleset is the whole live ruleset of this namespace: nft's view, and
-// the iptables view of both flavours when they hold anything.
-func ruleset(ctx context.Context) string {
+// ruleset is the whole live ruleset of this namespace: nft's view, then
+// iptables-save and ip6tables-save of the lab's flavour.
+func (w *world) ruleset(ctx context.Context) string {
 	out, _ := exec.CommandContext(ctx, "nft", "list", "ruleset").CombinedOutput()
-	return string(out)
+	var b strings.Builder
+	b.Write(out)
+	b.WriteString("# iptables-save\n")
+	for _, save := range []string{"iptables-save", "ip6tables-save"} {
+		o, _ := w.command(ctx, []string{save}).Output()
+		b.Write(o)
+	}
+	return b.String()
 }
 
 func (w *world) expand(args []string) []string {
@@ -100,7 +107,7 @@ func (w *world) step(ctx context.Context, c []string) Step {
 	case err != nil:
 		st.Exit, st.Output = -1, err.Error()
 	}
-	st.Ruleset = ruleset(ctx)
+	st.Ruleset = w.ruleset(ctx)
 	return st
 }
 
@@ -137,6 +144,17 @@ func (w *world) build(ctx context.Context) error {
 	}
 	if err := os.MkdirAll(filepath.Join(w.dir, "bin"), 0o755); err != nil {
 		return err
+	}
+	if f := w.sc.IptablesFlavour; f != "" {
+		multi := "/usr/sbin/xtables-" + f + "-multi"
+		if _, err := os.Stat(multi); err != nil {
+			return fmt.Errorf("lab: iptables flavour %s: %w", f, err)
+		}
+		for _, n := range []string{"iptables", "iptables-save", "iptables-restore", "ip6tables", "ip6tables-save", "ip6tables-restore"} {
+			if err := os.Symlink(multi, filepath.Join(w.dir, "bin", n)); err != nil {
+				return err
+			}
+		}
 	}
 	for name, content := range w.sc.Files {
 		if err := os.WriteFile(filepath.Join(w.dir, filepath.Base(name)), []byte(content), 0o644); err != nil {

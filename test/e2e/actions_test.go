@@ -10,7 +10,7 @@ import (
 // TestRejectAndDrop: reject refuses at once (TCP reset, ICMP port
 // unreachable for UDP); drop is silent.
 func TestRejectAndDrop(t *testing.T) {
-	forEachBackend(t, func(t *testing.T, apply []string) {
+	forEachBackend(t, func(t *testing.T, b backendCase) {
 		sc := world(`version: 1
 rules:
   - {name: tcp 80 rejected, to: {host: strudel, tcp: 80}, who: [plebian], action: reject}
@@ -18,7 +18,7 @@ rules:
   - {name: udp 53 rejected, to: {host: strudel, udp: 53}, who: [plebian], action: reject}
   - {name: udp 54 dropped, to: {host: strudel, udp: 54}, who: [plebian], action: drop}
 `)
-		sc.ApplyArgs = apply
+		b.use(&sc)
 		var ex []lab.Expectation
 		for _, addr := range remoteAddrs {
 			ex = append(ex,
@@ -40,13 +40,13 @@ rules:
 // wins over a later reject for the same packet, and a later rule still
 // decides what the earlier one does not match.
 func TestFirstMatchDecides(t *testing.T) {
-	forEachBackend(t, func(t *testing.T, apply []string) {
+	forEachBackend(t, func(t *testing.T, b backendCase) {
 		sc := world(`version: 1
 rules:
   - {name: admin7 may use web, to: {tcp: 80}, who: [admin7], action: accept}
   - {name: no web, to: {tcp: [80, 443]}, except: [root], action: reject}
 `)
-		sc.ApplyArgs = apply
+		b.use(&sc)
 		var ex []lab.Expectation
 		for _, addr := range remoteAddrs {
 			ex = append(ex,

@@ -25,8 +25,8 @@ func bigPolicy(n int, port int) (policy, passwdExtra string) {
 // midway (an element that conflicts with one already in the batch), the
 // previous ruleset stays exactly as it was.
 func TestKernelRefusalChangesNothing(t *testing.T) {
-	forEachBackend(t, func(t *testing.T, apply []string) {
-		if len(apply) > 0 {
+	forEachBackend(t, func(t *testing.T, b backendCase) {
+		if b.name != "nft" {
 			t.Skip("the injection hook is nft's")
 		}
 		sc := world(tunnelPolicy)
@@ -53,13 +53,13 @@ func TestKernelRefusalChangesNothing(t *testing.T) {
 // ruleset or the new one, never a mix, and the state file is never
 // half-written.
 func TestKillDuringApply(t *testing.T) {
-	forEachBackend(t, func(t *testing.T, apply []string) {
+	forEachBackend(t, func(t *testing.T, b backendCase) {
 		oldPolicy, extra := bigPolicy(400, 20000)
 		newPolicy, _ := bigPolicy(400, 30000)
 		sc := world(oldPolicy)
 		sc.Passwd += extra
-		sc.ApplyArgs = apply
-		a := strings.Join(apply, " ")
+		b.use(&sc)
+		a := strings.Join(b.args, " ")
 		sc.Files = map[string]string{
 			"old.yaml": oldPolicy,
 			"new.yaml": newPolicy,
@@ -127,11 +127,11 @@ done
 // afterwards the live ruleset is exactly one policy's, and matches the
 // state (no drift).
 func TestConcurrentApplies(t *testing.T) {
-	forEachBackend(t, func(t *testing.T, apply []string) {
+	forEachBackend(t, func(t *testing.T, b backendCase) {
 		sc := world(tunnelPolicy)
-		sc.ApplyArgs = apply
+		b.use(&sc)
 		sc.Files = map[string]string{"second.yaml": secondPolicy}
-		a := strings.Join(apply, " ")
+		a := strings.Join(b.args, " ")
 		sc.AfterApply = [][]string{
 			{"sh", "-c", `for i in 1 2 3 4 5 6; do $0 apply -f $1/policy.yaml ` + a + ` >/dev/null & $0 apply -f $1/second.yaml ` + a + ` >/dev/null & $0 flush >/dev/null & done; wait; $0 apply -f $1/second.yaml ` + a + ` >/dev/null & $0 apply -f $1/policy.yaml ` + a + ` >/dev/null & wait`, "$SELF", "$DIR"},
 			self("plan", "-f", "$DIR/policy.yaml"),

@@ -11,7 +11,7 @@ import (
 // IPv4 CIDR does not touch IPv6 and the other way round; ports in lists and
 // ranges.
 func TestHostsAndFamilies(t *testing.T) {
-	forEachBackend(t, func(t *testing.T, apply []string) {
+	forEachBackend(t, func(t *testing.T, b backendCase) {
 		sc := world(`version: 1
 rules:
   - {name: strudel telnet by name, to: {host: strudel, tcp: 992}, who: [plebian], action: reject}
@@ -19,7 +19,7 @@ rules:
   - {name: v6 web, to: {host: "2001:db8:18::/64", tcp: 443}, who: [plebian], action: drop}
   - {name: udp range, to: {host: [` + lab.RemoteV4 + `, "` + lab.RemoteV6 + `"], udp: ["50-53"]}, who: [admin7], action: reject}
 `)
-		sc.ApplyArgs = apply
+		b.use(&sc)
 		v4, v6 := lab.RemoteV4, "["+lab.RemoteV6+"]"
 		ex := []lab.Expectation{
 			exp("hostname, A", "plebian", v4+":992/tcp", "reject"),

@@ -11,7 +11,7 @@ import (
 // address of the host, both families, IPv4-mapped IPv6, the LAN addresses,
 // and an address added after the policy was applied; for TCP and UDP.
 func TestLocalCannotBeBypassed(t *testing.T) {
-	forEachBackend(t, func(t *testing.T, apply []string) {
+	forEachBackend(t, func(t *testing.T, b backendCase) {
 		sc := world(`version: 1
 rules:
   - name: tunnels are root's
@@ -19,7 +19,7 @@ rules:
     except: [root]
     action: reject
 `)
-		sc.ApplyArgs = apply
+		b.use(&sc)
 		sc.LateAddrs = []string{"198.18.77.7/32", "2001:db8:77::7/128"}
 		var ex []lab.Expectation
 		for _, addr := range append(localAddrs, "198.18.77.7", "[2001:db8:77::7]") {

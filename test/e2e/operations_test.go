@@ -32,9 +32,9 @@ func requireExits(t *testing.T, rep *lab.Report, want ...int) {
 // and elements that would change, 2 when the table was edited by hand
 // (drift), 1 on an invalid policy; status names the drift.
 func TestPlan(t *testing.T) {
-	forEachBackend(t, func(t *testing.T, apply []string) {
+	forEachBackend(t, func(t *testing.T, b backendCase) {
 		sc := world(tunnelPolicy)
-		sc.ApplyArgs = apply
+		b.use(&sc)
 		sc.Files = map[string]string{"second.yaml": secondPolicy, "bad.yaml": "version: 1\nrules: [{to: {tcp: 0}, action: drop}]\n"}
 		sc.AfterApply = [][]string{
 			self("plan", "-f", "$DIR/policy.yaml"),
@@ -99,11 +99,11 @@ func TestPlan(t *testing.T) {
 // rolled back by itself, even though the shell that ran it was killed
 // along with its whole process group (a lost SSH session).
 func TestConfirmWithinRollsBack(t *testing.T) {
-	forEachBackend(t, func(t *testing.T, apply []string) {
+	forEachBackend(t, func(t *testing.T, b backendCase) {
 		sc := world(tunnelPolicy)
-		sc.ApplyArgs = apply
+		b.use(&sc)
 		sc.Files = map[string]string{"second.yaml": secondPolicy}
-		applyArgs := strings.Join(apply, " ")
+		applyArgs := strings.Join(b.args, " ")
 		sc.AfterApply = [][]string{
 			{"setsid", "--wait", "sh", "-c", "$SELF apply -f $DIR/second.yaml --confirm-within 700ms " + applyArgs + " && kill -KILL 0"},
 			{"sh", "-c", "$SELF status | grep PENDING"},
@@ -128,12 +128,12 @@ func TestConfirmWithinRollsBack(t *testing.T) {
 // TestConfirmKeeps: a confirmed apply stays past its deadline; confirm
 // with nothing pending exits 1.
 func TestConfirmKeeps(t *testing.T) {
-	forEachBackend(t, func(t *testing.T, apply []string) {
+	forEachBackend(t, func(t *testing.T, b backendCase) {
 		sc := world(tunnelPolicy)
-		sc.ApplyArgs = apply
+		b.use(&sc)
 		sc.Files = map[string]string{"second.yaml": secondPolicy}
 		sc.AfterApply = [][]string{
-			append(self("apply", "-f", "$DIR/second.yaml", "--confirm-within", "700ms"), apply...),
+			append(self("apply", "-f", "$DIR/second.yaml", "--confirm-within", "700ms"), b.args...),
 			self("confirm"),
 			{"sleep", "1.2"},
 			self("confirm"),
@@ -149,11 +149,11 @@ func TestConfirmKeeps(t *testing.T) {
 // TestConfirmWithinFromNothing: when nothing was applied before, the
 // rollback removes ownerwall's table.
 func TestConfirmWithinFromNothing(t *testing.T) {
-	forEachBackend(t, func(t *testing.T, apply []string) {
+	forEachBackend(t, func(t *testing.T, b backendCase) {
 		sc := world("")
 		sc.Files = map[string]string{"policy.yaml": tunnelPolicy}
 		sc.AfterApply = [][]string{
-			append(self("apply", "-f", "$DIR/policy.yaml", "--confirm-within", "500ms"), apply...),
+			append(self("apply", "-f", "$DIR/policy.yaml", "--confirm-within", "500ms"), b.args...),
 			{"sleep", "1.2"},
 		}
 		rep := netnstest.Expect(t, sc, []lab.Expectation{exp("nothing left", "plebian", "127.0.0.1:992/tcp", "accept")})
@@ -168,9 +168,9 @@ func TestConfirmWithinFromNothing(t *testing.T) {
 // the kernel has none); a corrupt or missing state file is a clear error
 // that changes nothing.
 func TestRestore(t *testing.T) {
-	forEachBackend(t, func(t *testing.T, apply []string) {
+	forEachBackend(t, func(t *testing.T, b backendCase) {
 		sc := world(tunnelPolicy)
-		sc.ApplyArgs = apply
+		b.use(&sc)
 		sc.AfterApply = [][]string{
 			{"nft", "delete table inet ownerwall"},
 			self("restore"),

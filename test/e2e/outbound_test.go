@@ -14,7 +14,7 @@ import (
 // IPv6 neighbour discovery keeps working after the neighbour cache is
 // flushed, though ND's socket belongs to root, whom no rule lets out.
 func TestOutboundDrop(t *testing.T) {
-	forEachBackend(t, func(t *testing.T, apply []string) {
+	forEachBackend(t, func(t *testing.T, b backendCase) {
 		sc := world(`version: 1
 outbound: drop
 rules:
@@ -22,7 +22,7 @@ rules:
   - {name: admin7 may resolve, to: {host: strudel, udp: 53}, who: [admin7], action: accept}
   - {name: plebian may use the tunnel, to: {host: local, tcp: 992}, who: [plebian], action: accept}
 `)
-		sc.ApplyArgs = apply
+		b.use(&sc)
 		sc.AfterApply = [][]string{
 			{"ip", "-6", "neigh", "flush", "dev", "owlan"},
 			{"ip", "neigh", "flush", "dev", "owlan"},
@@ -55,13 +55,13 @@ rules:
 
 // TestOutboundReject: what no rule decides is refused at once.
 func TestOutboundReject(t *testing.T) {
-	forEachBackend(t, func(t *testing.T, apply []string) {
+	forEachBackend(t, func(t *testing.T, b backendCase) {
 		sc := world(`version: 1
 outbound: reject
 rules:
   - {name: root may go anywhere, who: [root], to: {host: any}, action: accept}
 `)
-		sc.ApplyArgs = apply
+		b.use(&sc)
 		var ex []lab.Expectation
 		for _, addr := range remoteAddrs {
 			ex = append(ex,
@@ -79,10 +79,10 @@ rules:
 // TestOutboundAcceptNeedsNoConntrack: the default policy loads no
 // conntrack expression (registering conntrack costs new-connection rate).
 func TestOutboundAcceptNeedsNoConntrack(t *testing.T) {
-	forEachBackend(t, func(t *testing.T, apply []string) {
+	forEachBackend(t, func(t *testing.T, b backendCase) {
 		sc, ex := lab.Seed()
 		sc.Attempts = nil
-		sc.ApplyArgs = apply
+		b.use(&sc)
 		rep := netnstest.Expect(t, sc, ex[:4])
 		if strings.Contains(rep.Ruleset, "ct state") || strings.Contains(rep.Ruleset, "conntrack") {
 			t.Errorf("outbound: accept loaded a conntrack match:\n%s", rep.Ruleset)

@@ -14,13 +14,13 @@ import (
 func TestGroupMembership(t *testing.T) {
 	for _, ref := range []string{"group:wheel", "gid:10"} {
 		t.Run(ref, func(t *testing.T) {
-			forEachBackend(t, func(t *testing.T, apply []string) {
+			forEachBackend(t, func(t *testing.T, b backendCase) {
 				sc := world(`version: 1
 rules:
   - {name: wheel keeps off 273, to: {host: local, tcp: 273}, who: ["` + ref + `"], action: reject}
   - {name: only wheel on 992, to: {host: local, tcp: 992}, except: ["` + ref + `"], action: reject}
 `)
-				sc.ApplyArgs = apply
+				b.use(&sc)
 				sg := lab.Expectation{Attempt: lab.Attempt{Label: "plebian with wheel's gid", User: "plebian", Gid: "10", To: "127.0.0.1:273/tcp"}, Expect: "accept"}
 				sg992 := sg
 				sg992.To, sg992.Expect = "[::1]:992/tcp", "reject"
@@ -41,13 +41,13 @@ rules:
 
 // TestUIDRanges: uid ranges are inclusive and need no account.
 func TestUIDRanges(t *testing.T) {
-	forEachBackend(t, func(t *testing.T, apply []string) {
+	forEachBackend(t, func(t *testing.T, b backendCase) {
 		sc := world(`version: 1
 rules:
   - {name: rangers off the tunnel, to: {host: local, tcp: 992}, who: ["uid:2000-2999"], action: reject}
   - {name: one bare uid, to: {host: local, tcp: 273}, who: ["uid:4242"], action: drop}
 `)
-		sc.ApplyArgs = apply
+		b.use(&sc)
 		bare := func(uid int, to, expect string) lab.Expectation {
 			return lab.Expectation{Attempt: lab.Attempt{Label: "uid without account", UID: uid, To: to}, Expect: expect}
 		}

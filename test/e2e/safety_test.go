@@ -37,13 +37,13 @@ func withoutOwnerwall(ruleset string) string {
 // TestForeignRulesetsUntouched: apply, re-apply and flush touch nothing
 // but ownerwall's own table.
 func TestForeignRulesetsUntouched(t *testing.T) {
-	forEachBackend(t, func(t *testing.T, apply []string) {
+	forEachBackend(t, func(t *testing.T, b backendCase) {
 		sc := world(tunnelPolicy)
-		sc.ApplyArgs = apply
+		b.use(&sc)
 		sc.Setup = foreignSetup
 		sc.Files = map[string]string{"policy2.yaml": strings.Replace(tunnelPolicy, "992", "273", 1)}
 		sc.AfterApply = [][]string{
-			append([]string{"$SELF", "apply", "-f", "$DIR/policy2.yaml"}, apply...),
+			append([]string{"$SELF", "apply", "-f", "$DIR/policy2.yaml"}, b.args...),
 			{"$SELF", "flush"},
 		}
 		rep := netnstest.Expect(t, sc, []lab.Expectation{
@@ -80,18 +80,18 @@ func TestInvalidPolicyChangesNothing(t *testing.T) {
 		"key.yaml":     "version: 1\nrules:\n  - {to: {tcp: 1}, action: drop, acton: drop}\n",
 		"both.yaml":    "version: 1\nrules:\n  - {to: {tcp: 1}, serve: {tcp: 2}, action: drop}\n",
 	}
-	forEachBackend(t, func(t *testing.T, apply []string) {
+	forEachBackend(t, func(t *testing.T, b backendCase) {
 		sc := world(tunnelPolicy)
-		sc.ApplyArgs = apply
+		b.use(&sc)
 		sc.Files = bad
 		for name := range bad {
-			sc.AfterApply = append(sc.AfterApply, append([]string{"$SELF", "apply", "-f", "$DIR/" + name}, apply...))
+			sc.AfterApply = append(sc.AfterApply, append([]string{"$SELF", "apply", "-f", "$DIR/" + name}, b.args...))
 		}
 		rep := netnstest.Expect(t, sc, []lab.Expectation{
 			exp("the first policy still holds", "plebian", "127.0.0.1:992/tcp", "reject"),
 			exp("the first policy still holds", "root", "127.0.0.1:992/tcp", "accept"),
 		})
-		applied := rep.Steps[0].Ruleset // compare against the state after the first bad apply...
+		applied := rep.Steps[0].Ruleset // compare against the state after the first bad b.args...
 		for _, st := range rep.Steps {
 			if st.Exit != 1 {
 				t.Errorf("%v: exit %d, want 1: %s", st.Cmd, st.Exit, st.Output)
@@ -119,14 +119,14 @@ func stripCounters(s string) string { return counterRE.ReplaceAllString(s, "") }
 // TestReapplyReplacesTheWholeRuleset: a second apply replaces the first
 // policy entirely; exactly one ownerwall table exists.
 func TestReapplyReplacesTheWholeRuleset(t *testing.T) {
-	forEachBackend(t, func(t *testing.T, apply []string) {
+	forEachBackend(t, func(t *testing.T, b backendCase) {
 		sc := world(tunnelPolicy)
-		sc.ApplyArgs = apply
+		b.use(&sc)
 		sc.Files = map[string]string{"second.yaml": `version: 1
 rules:
   - {name: rsync tunnel is root's, to: {host: local, tcp: 273}, except: [root], action: drop}
 `}
-		sc.AfterApply = [][]string{append([]string{"$SELF", "apply", "-f", "$DIR/second.yaml"}, apply...)}
+		sc.AfterApply = [][]string{append([]string{"$SELF", "apply", "-f", "$DIR/second.yaml"}, b.args...)}
 		rep := netnstest.Expect(t, sc, []lab.Expectation{
 			exp("first policy gone", "plebian", "127.0.0.1:992/tcp", "accept"),
 			exp("second policy holds", "plebian", "127.0.0.1:273/tcp", "drop"),
@@ -140,13 +140,13 @@ rules:
 // TestCountersCountMatches: every rule has a named counter that counts the
 // packets it decided.
 func TestCountersCountMatches(t *testing.T) {
-	forEachBackend(t, func(t *testing.T, apply []string) {
+	forEachBackend(t, func(t *testing.T, b backendCase) {
 		sc := world(`version: 1
 rules:
   - {name: hit, to: {host: local, tcp: 992}, who: [plebian], action: reject, log: true}
   - {name: never hit, to: {host: local, tcp: 9}, who: [plebian], action: reject}
 `)
-		sc.ApplyArgs = apply
+		b.use(&sc)
 		rep := netnstest.Expect(t, sc, []lab.Expectation{
 			exp("hit", "plebian", "127.0.0.1:992/tcp", "reject"),
 			exp("hit", "plebian", "[::1]:992/tcp", "reject"),

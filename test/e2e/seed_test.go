@@ -12,10 +12,10 @@ import (
 // wheel member, a non-member carrying wheel's gid, a remote host, and
 // inbound connections to servers of three owners.
 func TestSeedScenarios(t *testing.T) {
-	forEachBackend(t, func(t *testing.T, apply []string) {
+	forEachBackend(t, func(t *testing.T, b backendCase) {
 		sc, ex := lab.Seed()
 		sc.Attempts = nil
-		sc.ApplyArgs = apply
+		b.use(&sc)
 		netnstest.Expect(t, sc, ex)
 	})
 }

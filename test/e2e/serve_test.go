@@ -38,7 +38,7 @@ func TestServeRules(t *testing.T) {
 // reply in conntrack's eyes, so a serve rule placed after the
 // ESTABLISHED,RELATED shortcut would never fire.
 func testServe(t *testing.T, outbound string) {
-	forEachBackend(t, func(t *testing.T, apply []string) {
+	forEachBackend(t, func(t *testing.T, b backendCase) {
 		sc := serveWorld(`version: 1
 outbound: ` + outbound + `
 rules:
@@ -46,7 +46,7 @@ rules:
   - {name: plebian serves no udp 8001, serve: {udp: 8001}, who: [plebian], action: drop}
   - {name: everyone may connect, to: {host: any}, action: accept}
 `)
-		sc.ApplyArgs = apply
+		b.use(&sc)
 		var ex []lab.Expectation
 		for _, host := range []string{lab.HostV4, "[" + lab.HostV6 + "]"} {
 			ex = append(ex,

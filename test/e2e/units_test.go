@@ -14,14 +14,14 @@ import (
 func TestUnitPrincipals(t *testing.T) {
 	for _, layout := range []string{"unified", "hybrid"} {
 		t.Run(layout, func(t *testing.T) {
-			forEachBackend(t, func(t *testing.T, apply []string) {
+			forEachBackend(t, func(t *testing.T, b backendCase) {
 				sc := world(`version: 1
 rules:
   - {name: stunnel may reach the tunnel, to: {host: local, tcp: 992}, who: ["unit:stunnel.service"], action: accept}
   - {name: the tunnel is stunnel's, to: {host: local, tcp: 992}, action: reject}
   - {name: backup runs web-free, to: {tcp: 80}, who: ["unit:backup.service"], except: [root], action: drop}
 `)
-				sc.ApplyArgs = apply
+				b.use(&sc)
 				sc.CgroupLayout = layout
 				sc.Units = map[string]string{
 					"stunnel.service": "system.slice/stunnel.service",

@@ -35,13 +35,24 @@ nogroup:x:65534:
 `
 )
 
-// backends are the ways a policy can be applied; every kernel test runs on
-// each of them.
-var backends = []struct {
-	name string
-	args []string
-}{
-	{"nft", nil},
+// backendCase is one way a policy can be applied.
+type backendCase struct {
+	name    string
+	args    []string // for ownerwall apply
+	flavour string   // iptables flavour the lab uses
+}
+
+// use makes the scenario apply with this backend.
+func (b backendCase) use(sc *lab.Scenario) {
+	sc.ApplyArgs = b.args
+	sc.IptablesFlavour = b.flavour
+}
+
+// backends: every kernel test runs on each of them.
+var backends = []backendCase{
+	{name: "nft"},
+	{name: "iptables-nft", args: []string{"--backend", "iptables"}, flavour: "nft"},
+	{name: "iptables-legacy", args: []string{"--backend", "iptables"}, flavour: "legacy"},
 }
 
 // world returns a scenario with the common accounts, the remote host, and
@@ -72,14 +83,14 @@ func exp(label, user, to, expect string) lab.Expectation {
 
 // forEachBackend runs f as a subtest per backend, with the scenario's apply
 // arguments set.
-func forEachBackend(t *testing.T, f func(t *testing.T, apply []string)) {
+func forEachBackend(t *testing.T, f func(t *testing.T, b backendCase)) {
 	for _, b := range backends {
 		t.Run(b.name, func(t *testing.T) {
 			if testing.Short() {
 				t.Skip("kernel test: not in -short")
 			}
 			netnstest.RequireRoot(t)
-			f(t, b.args)
+			f(t, b)
 		})
 	}
 }
