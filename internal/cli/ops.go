@@ -5,10 +5,12 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
 	"os/exec"
+	"os/signal"
 	"syscall"
 	"time"
 
@@ -16,6 +18,7 @@ import (
 
 	"github.com/ownerwall/ownerwall/internal/backend/nft"
 	"github.com/ownerwall/ownerwall/internal/ir"
+	"github.com/ownerwall/ownerwall/internal/sealed"
 	"github.com/ownerwall/ownerwall/internal/state"
 )
 
@@ -54,18 +57,98 @@ func (a *app) applyCommand() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			l, err := a.lock(ctx)
-			if err != nil {
-				return err
-			}
-			defer l.Release()
-			return a.apply(ctx, b, rs, file, data, confirm)
+			return a.inWorker(ctx, workRequest{Op: "apply", Backend: b.Name(), File: file, Policy: data, Ruleset: rs, Confirm: confirm})
 		},
 	}
 	policyFlag(cmd, &file)
 	cmd.Flags().StringVar(&backendName, "backend", "nft", "nft or iptables")
 	cmd.Flags().DurationVar(&confirm, "confirm-within", 0, "roll back by itself unless `ownerwall confirm` runs within this time (e.g. 30s)")
 	return cmd
+}
+
+// workRequest is what a worker is asked to do.
+type workRequest struct {
+	Op      string // apply, flush, restore
+	Backend string
+	File    string
+	Policy  []byte
+	Ruleset *ir.Ruleset
+	Confirm time.Duration
+	Flush   []string // flush: the backends to flush
+}
+
+// inWorker runs a change of the ruleset in a detached worker process and
+// waits for it. The worker is in its own session and ignores the signals
+// a dying terminal sends, so killing `ownerwall apply` (even with -9) at
+// any moment leaves the change either not started or carried through:
+// never one address family loaded and the other not, never a ruleset
+// loaded but not recorded.
+func (a *app) inWorker(ctx context.Context, req workRequest) error {
+	self, err := os.Executable()
+	if err != nil {
+		return err
+	}
+	data, err := json.Marshal(req)
+	if err != nil {
+		return err
+	}
+	f, err := sealed.File("ownerwall-work", data)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	cmd := exec.Command(self, "__work")
+	cmd.ExtraFiles = []*os.File{f}
+	cmd.Stdout, cmd.Stderr = a.stdout, a.stderr
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+	cmd.Env = os.Environ()
+	if err := cmd.Run(); err != nil {
+		var ee *exec.ExitError
+		if errors.As(err, &ee) {
+			return &ExitError{Code: max(ee.ExitCode(), 1)} // the worker said why
+		}
+		return fmt.Errorf("worker: %w", err)
+	}
+	return nil
+}
+
+func (a *app) workCommand() *cobra.Command {
+	return &cobra.Command{
+		Use:    "__work",
+		Hidden: true,
+		Args:   cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			// Finish what was started whatever happens to the caller.
+			signal.Ignore(syscall.SIGHUP, syscall.SIGINT, syscall.SIGTERM, syscall.SIGPIPE)
+			ctx := context.Background()
+			f := os.NewFile(3, "work")
+			if f == nil {
+				return errors.New("__work runs as ownerwall's worker")
+			}
+			var req workRequest
+			if err := json.NewDecoder(f).Decode(&req); err != nil {
+				return fmt.Errorf("worker: %w", err)
+			}
+			l, err := a.lock(ctx)
+			if err != nil {
+				return err
+			}
+			defer l.Release()
+			switch req.Op {
+			case "apply":
+				b, err := newBackend(req.Backend)
+				if err != nil {
+					return err
+				}
+				return a.apply(ctx, b, req.Ruleset, req.File, req.Policy, req.Confirm)
+			case "flush":
+				return a.flush(ctx, req.Flush)
+			case "restore":
+				return a.restore(ctx)
+			}
+			return fmt.Errorf("worker: unknown operation %q", req.Op)
+		},
+	}
 }
 
 // apply loads rs and records it; with confirm > 0 it also arms the
@@ -257,12 +340,6 @@ func (a *app) flushCommand() *cobra.Command {
 		Short: "Remove ownerwall's own ruleset, nothing else",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			ctx := cmd.Context()
-			l, err := a.lock(ctx)
-			if err != nil {
-				return err
-			}
-			defer l.Release()
 			names := []string{backendName}
 			if !cmd.Flags().Changed("backend") {
 				names = []string{"nft"}
@@ -271,26 +348,37 @@ func (a *app) flushCommand() *cobra.Command {
 				}
 			}
 			for _, n := range names {
-				b, err := newBackend(n)
-				if err != nil {
-					return err
-				}
-				if err := b.Flush(ctx); err != nil {
+				if _, err := newBackend(n); err != nil {
 					return err
 				}
 			}
-			if err := a.store().RemovePending(); err != nil {
-				return err
-			}
-			if err := a.store().RemoveApplied(); err != nil {
-				return err
-			}
-			fmt.Fprintln(a.stdout, "removed ownerwall's ruleset")
-			return nil
+			return a.inWorker(cmd.Context(), workRequest{Op: "flush", Flush: names})
 		},
 	}
 	cmd.Flags().StringVar(&backendName, "backend", "nft", "nft or iptables (default: nft and the backend last applied)")
 	return cmd
+}
+
+// flush removes ownerwall's ruleset from the named backends and forgets
+// the state. The caller holds the lock.
+func (a *app) flush(ctx context.Context, names []string) error {
+	for _, n := range names {
+		b, err := newBackend(n)
+		if err != nil {
+			return err
+		}
+		if err := b.Flush(ctx); err != nil {
+			return err
+		}
+	}
+	if err := a.store().RemovePending(); err != nil {
+		return err
+	}
+	if err := a.store().RemoveApplied(); err != nil {
+		return err
+	}
+	fmt.Fprintln(a.stdout, "removed ownerwall's ruleset")
+	return nil
 }
 
 func (a *app) restoreCommand() *cobra.Command {
@@ -299,49 +387,48 @@ func (a *app) restoreCommand() *cobra.Command {
 		Short: "Load the last applied ruleset (at boot), from the state file",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			ctx := cmd.Context()
-			l, err := a.lock(ctx)
-			if err != nil {
-				return err
-			}
-			defer l.Release()
-			st := a.store()
-			if p, err := st.LoadPending(); err == nil {
-				// Booted while an apply awaited confirmation: it was never
-				// confirmed, so the previous ruleset is the one to load.
-				if p.Previous == nil {
-					if err := st.RemovePending(); err != nil {
-						return err
-					}
-					if err := st.RemoveApplied(); err != nil {
-						return err
-					}
-					fmt.Fprintln(a.stdout, "an unconfirmed apply was pending and nothing was applied before it: nothing to restore")
-					return nil
-				}
-				if err := st.SaveApplied(p.Previous); err != nil {
-					return err
-				}
-				if err := st.RemovePending(); err != nil {
-					return err
-				}
-			}
-			rec, err := st.LoadApplied()
-			if errors.Is(err, state.ErrNone) {
-				return &ExitError{Code: 1, Err: fmt.Errorf("nothing to restore: %w (run ownerwall apply first)", err)}
-			}
-			if err != nil {
-				return err
-			}
-			b, err := newBackend(rec.Backend)
-			if err != nil {
-				return err
-			}
-			if err := b.LoadScript(ctx, rec.Script); err != nil {
-				return err
-			}
-			fmt.Fprintf(a.stdout, "restored the ruleset applied %s from %s\n", rec.AppliedAt.Format(time.RFC3339), rec.Policy)
-			return nil
+			return a.inWorker(cmd.Context(), workRequest{Op: "restore"})
 		},
 	}
+}
+
+// restore loads the recorded ruleset. The caller holds the lock.
+func (a *app) restore(ctx context.Context) error {
+	st := a.store()
+	if p, err := st.LoadPending(); err == nil {
+		// Booted while an apply awaited confirmation: it was never
+		// confirmed, so the previous ruleset is the one to load.
+		if p.Previous == nil {
+			if err := st.RemovePending(); err != nil {
+				return err
+			}
+			if err := st.RemoveApplied(); err != nil {
+				return err
+			}
+			fmt.Fprintln(a.stdout, "an unconfirmed apply was pending and nothing was applied before it: nothing to restore")
+			return nil
+		}
+		if err := st.SaveApplied(p.Previous); err != nil {
+			return err
+		}
+		if err := st.RemovePending(); err != nil {
+			return err
+		}
+	}
+	rec, err := st.LoadApplied()
+	if errors.Is(err, state.ErrNone) {
+		return &ExitError{Code: 1, Err: fmt.Errorf("nothing to restore: %w (run ownerwall apply first)", err)}
+	}
+	if err != nil {
+		return err
+	}
+	b, err := newBackend(rec.Backend)
+	if err != nil {
+		return err
+	}
+	if err := b.LoadScript(ctx, rec.Script); err != nil {
+		return err
+	}
+	fmt.Fprintf(a.stdout, "restored the ruleset applied %s from %s\n", rec.AppliedAt.Format(time.RFC3339), rec.Policy)
+	return nil
 }

@@ -30,6 +30,13 @@ func (a *app) planCommand() *cobra.Command {
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx := cmd.Context()
+			rec, err := a.store().LoadApplied()
+			if err != nil && !errors.Is(err, state.ErrNone) {
+				return err
+			}
+			if !cmd.Flags().Changed("backend") && rec != nil {
+				backendName = rec.Backend // compare with what is live
+			}
 			b, err := newBackend(backendName)
 			if err != nil {
 				return err
@@ -40,10 +47,6 @@ func (a *app) planCommand() *cobra.Command {
 			}
 			live, err := b.Listing(ctx)
 			if err != nil {
-				return err
-			}
-			rec, err := a.store().LoadApplied()
-			if err != nil && !errors.Is(err, state.ErrNone) {
 				return err
 			}
 			res := plan(rs, b.Script(rs), live, rec)
@@ -61,7 +64,7 @@ func (a *app) planCommand() *cobra.Command {
 		},
 	}
 	policyFlag(cmd, &file)
-	cmd.Flags().StringVar(&backendName, "backend", "nft", "nft or iptables")
+	cmd.Flags().StringVar(&backendName, "backend", "nft", "nft or iptables (default: the backend last applied)")
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print the plan as JSON")
 	return cmd
 }

@@ -101,6 +101,7 @@ func (a *app) rootCommand() *cobra.Command {
 		a.planCommand(),
 		a.importCommand(),
 		a.rollbackWatchdogCommand(),
+		a.workCommand(),
 		a.explainCommand(),
 		a.statusCommand(),
 		a.demoCommand(),

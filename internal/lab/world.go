@@ -85,7 +85,13 @@ func (w *world) expand(args []string) []string {
 }
 
 func (w *world) command(ctx context.Context, args []string) *exec.Cmd {
-	cmd := exec.CommandContext(ctx, args[0], args[1:]...)
+	name := args[0]
+	if own := filepath.Join(w.dir, "bin", name); !strings.Contains(name, "/") {
+		if _, err := os.Stat(own); err == nil {
+			name = own // exec resolves names with this process's PATH, not cmd.Env's
+		}
+	}
+	cmd := exec.CommandContext(ctx, name, args[1:]...)
 	cmd.Env = append(os.Environ(),
 		"PATH="+filepath.Join(w.dir, "bin")+":"+os.Getenv("PATH"),
 		"OWNERWALL_STATE_DIR="+filepath.Join(w.dir, "state"))

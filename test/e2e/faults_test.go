@@ -64,7 +64,7 @@ func TestKillDuringApply(t *testing.T) {
 			"old.yaml": oldPolicy,
 			"new.yaml": newPolicy,
 			"kill.sh": `set -u
-lst() { nft list table inet ownerwall 2>/dev/null | sed -E 's/packets [0-9]+ bytes [0-9]+//'; }
+lst() { ` + b.listShell() + `; }
 fp() { lst | sha256sum | cut -c1-16; }
 ms() { echo $(( $(date +%s%N) / 1000000 )); }
 $SELF apply -f $DIR/new.yaml ` + a + ` >/dev/null && newfp=$(fp) && lst > $DIR/new.lst && echo "new $newfp"

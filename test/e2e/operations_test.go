@@ -41,7 +41,7 @@ func TestPlan(t *testing.T) {
 			self("plan", "-f", "$DIR/second.yaml"),
 			self("plan", "-f", "$DIR/second.yaml", "--json"),
 			self("plan", "-f", "$DIR/bad.yaml"),
-			{"nft", "add rule inet ownerwall output tcp dport 4444 drop"},
+			b.handEdit(),
 			self("plan", "-f", "$DIR/policy.yaml"),
 			self("status"),
 			self("apply", "-f", "$DIR/policy.yaml"),
@@ -116,7 +116,7 @@ func TestConfirmWithinRollsBack(t *testing.T) {
 			exp("second policy gone", "plebian", "127.0.0.1:273/tcp", "accept"),
 		})
 		requireExits(t, rep, 137, 0, 0, 1, 0)
-		if !strings.Contains(rep.Steps[1].Ruleset, "273") {
+		if !strings.Contains(rep.Steps[1].Ruleset, "273") || !b.loaded(rep.Steps[1].Ruleset) {
 			t.Errorf("the second policy was not live before the deadline:\n%s", rep.Steps[1].Ruleset)
 		}
 		if !strings.Contains(rep.Steps[4].Output, "policy.yaml") || strings.Contains(rep.Steps[4].Output, "second.yaml") {
@@ -158,7 +158,7 @@ func TestConfirmWithinFromNothing(t *testing.T) {
 		}
 		rep := netnstest.Expect(t, sc, []lab.Expectation{exp("nothing left", "plebian", "127.0.0.1:992/tcp", "accept")})
 		requireExits(t, rep, 0, 0)
-		if !strings.Contains(rep.Steps[0].Ruleset, "ownerwall") || strings.Contains(rep.Ruleset, "ownerwall") {
+		if !b.loaded(rep.Steps[0].Ruleset) || b.loaded(rep.Ruleset) {
 			t.Errorf("want the table during the window and none after:\napply said: %s\nduring:\n%s\nafter:\n%s", rep.Steps[0].Output, rep.Steps[0].Ruleset, rep.Ruleset)
 		}
 	})
@@ -172,7 +172,7 @@ func TestRestore(t *testing.T) {
 		sc := world(tunnelPolicy)
 		b.use(&sc)
 		sc.AfterApply = [][]string{
-			{"nft", "delete table inet ownerwall"},
+			b.wipe(),
 			self("restore"),
 			{"cp", "$DIR/state/applied.json", "$DIR/applied.good"},
 			{"sh", "-c", "head -c 100 $DIR/applied.good > $DIR/state/applied.json"},
@@ -188,7 +188,7 @@ func TestRestore(t *testing.T) {
 		})
 		requireExits(t, rep, 0, 0, 0, 0, 1, 0, 1, 0, 0)
 		s := rep.Steps
-		if !strings.Contains(s[1].Ruleset, "table inet ownerwall") {
+		if !b.loaded(s[1].Ruleset) {
 			t.Errorf("restore did not load the table:\n%s", s[1].Ruleset)
 		}
 		if !strings.Contains(s[4].Output, "corrupt") || strings.Count(strings.TrimSpace(s[4].Output), "\n") != 0 {

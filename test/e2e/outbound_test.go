@@ -47,7 +47,7 @@ rules:
 			exp("not allowed local", "admin7", "127.0.0.1:992/tcp", "drop"),
 		)
 		rep := netnstest.Expect(t, sc, ex)
-		if !strings.Contains(rep.Ruleset, "ct state established,related") {
+		if !strings.Contains(rep.Ruleset, b.replyShortcut()) {
 			t.Errorf("outbound drop needs the conntrack shortcut, the ruleset has none:\n%s", rep.Ruleset)
 		}
 	})

@@ -50,7 +50,7 @@ rules:
 		var ex []lab.Expectation
 		for _, host := range []string{lab.HostV4, "[" + lab.HostV6 + "]"} {
 			ex = append(ex,
-				inbound("plebian's tcp server", host+":8001/tcp", "reject"),
+				inbound("plebian's tcp server", host+":8001/tcp", b.serveRejectSeen()),
 				inbound("admin7's tcp server", host+":8002/tcp", "accept"),
 				inbound("root's tcp server", host+":992/tcp", "accept"),
 				inbound("plebian's udp server", host+":8001/udp", "drop"),
@@ -59,7 +59,7 @@ rules:
 		}
 		// Local clients too: the listener's SYN-ACK leaves through lo.
 		ex = append(ex,
-			exp("local client, plebian's server", "admin7", "127.0.0.1:8001/tcp", "reject"),
+			exp("local client, plebian's server", "admin7", "127.0.0.1:8001/tcp", b.serveRejectSeen()),
 			exp("local client, admin7's server", "plebian", "[::1]:8002/tcp", "accept"),
 			exp("plebian connecting out is not serving", "plebian", lab.RemoteV4+":80/tcp", "accept"),
 		)

@@ -108,3 +108,58 @@ func tableBlock(ruleset, family, name string) string {
 	}
 	return rest
 }
+
+// loaded reports whether ownerwall's ruleset is in the lab's listing.
+func (b backendCase) loaded(ruleset string) bool { return b.instances(ruleset) > 0 }
+
+// instances counts ownerwall rulesets in a listing: nft tables, or jumps
+// from OUTPUT per family for iptables (one per family when loaded).
+func (b backendCase) instances(ruleset string) int {
+	if b.name == "nft" {
+		return strings.Count(ruleset, "table inet ownerwall {")
+	}
+	return strings.Count(ruleset, "-A OUTPUT -j OWNERWALL") / 2
+}
+
+// handEdit changes ownerwall's live ruleset behind its back.
+func (b backendCase) handEdit() []string {
+	if b.name == "nft" {
+		return []string{"nft", "add rule inet ownerwall output tcp dport 4444 drop"}
+	}
+	return []string{"iptables", "-I", "OWNERWALL", "-p", "tcp", "--dport", "4444", "-j", "DROP"}
+}
+
+// wipe removes every rule from the kernel, as a reboot does.
+func (b backendCase) wipe() []string {
+	if b.name == "nft" {
+		return []string{"nft", "delete table inet ownerwall"}
+	}
+	return []string{"sh", "-c", "iptables -F && iptables -X && ip6tables -F && ip6tables -X"}
+}
+
+// serveRejectSeen is what a remote client sees when a serve rule rejects
+// its connection: nft turns the SYN-ACK into a reset; xtables can only
+// send the reset to the local listener, so the client times out.
+func (b backendCase) serveRejectSeen() string {
+	if b.name == "nft" {
+		return "reject"
+	}
+	return "drop"
+}
+
+// replyShortcut is how the ESTABLISHED,RELATED shortcut reads in a listing.
+func (b backendCase) replyShortcut() string {
+	if b.name == "nft" {
+		return "ct state established,related"
+	}
+	return "--ctstate RELATED,ESTABLISHED"
+}
+
+// listShell is a shell pipeline printing ownerwall's live ruleset without
+// counters.
+func (b backendCase) listShell() string {
+	if b.name == "nft" {
+		return `nft list table inet ownerwall 2>/dev/null | sed -E 's/packets [0-9]+ bytes [0-9]+//'`
+	}
+	return `{ iptables-save -t filter; ip6tables-save -t filter; } 2>/dev/null | grep OWNERWALL | sed -E 's/\[[0-9]+:[0-9]+\]//'`
+}

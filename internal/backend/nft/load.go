@@ -10,6 +10,8 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/ownerwall/ownerwall/internal/sealed"
+
 	"github.com/ownerwall/ownerwall/internal/ir"
 )
 
@@ -41,7 +43,7 @@ func Load(ctx context.Context, script string, unitCgroups bool) error {
 	// nft reads the whole script from a sealed in-memory file, never from
 	// a pipe: if ownerwall is killed while writing a pipe, nft would read a
 	// truncated script and load it, a partial ruleset.
-	f, err := scriptFile(script)
+	f, err := sealed.File("ownerwall-nft-script", []byte(script))
 	if err != nil {
 		return fmt.Errorf("nft: %w", err)
 	}
@@ -66,29 +68,6 @@ func Load(ctx context.Context, script string, unitCgroups bool) error {
 		return fmt.Errorf("nft refused the ruleset, nothing changed: %s", firstLines(msg, 6))
 	}
 	return nil
-}
-
-// scriptFile returns a read-only, sealed memfd holding script, positioned
-// at its start.
-func scriptFile(script string) (*os.File, error) {
-	fd, err := unix.MemfdCreate("ownerwall-script", unix.MFD_CLOEXEC|unix.MFD_ALLOW_SEALING)
-	if err != nil {
-		return nil, fmt.Errorf("memfd: %w", err)
-	}
-	f := os.NewFile(uintptr(fd), "ownerwall-script")
-	if _, err := f.WriteString(script); err != nil {
-		f.Close()
-		return nil, fmt.Errorf("memfd: %w", err)
-	}
-	if _, err := unix.FcntlInt(f.Fd(), unix.F_ADD_SEALS, unix.F_SEAL_WRITE|unix.F_SEAL_GROW|unix.F_SEAL_SHRINK|unix.F_SEAL_SEAL); err != nil {
-		f.Close()
-		return nil, fmt.Errorf("memfd seal: %w", err)
-	}
-	if _, err := f.Seek(0, 0); err != nil {
-		f.Close()
-		return nil, err
-	}
-	return f, nil
 }
 
 // HasUnits reports whether rs matches on cgroups.

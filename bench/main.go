@@ -1,0 +1,271 @@
+// Command bench measures what ownerwall costs: new TCP connections per
+// second to a local listener, as a uid that the last rule matches, under no
+// firewall, the seed articles' method (one iptables owner rule per account),
+// ownerwall's nft backend and ownerwall's iptables backend; apply time,
+// add-to-group time and the peak memory of compile, for N accounts in two
+// policy shapes. See docs/performance.md.
+//
+//	sudo go run ./bench                 # the full benchmark (N = 10 .. 100000)
+//	sudo go run ./bench -quick          # CI smoke: N = 10, 100, short windows
+//	sudo go run ./bench -n 10000 -shapes B -runs 7 -json > out.json
+//
+// Everything that loads rules or makes traffic runs in throwaway network and
+// mount namespaces (unshare(1)); the host's own ruleset is never touched.
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"strings"
+	"time"
+)
+
+func main() {
+	if code, ok := runRole(os.Args[1:]); ok {
+		os.Exit(code)
+	}
+	os.Exit(benchMain(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+// runRole runs one of the re-executed roles, named by the first argument.
+func runRole(args []string) (int, bool) {
+	if len(args) == 0 {
+		return 0, false
+	}
+	switch args[0] {
+	case "__world":
+		return worldMain(args[1:]), true
+	case "__server":
+		return serverMain(args[1:]), true
+	case "__client":
+		return clientMain(args[1:]), true
+	case "__profile":
+		return profileMain(args[1:]), true
+	}
+	return 0, false
+}
+
+func benchMain(args []string, stdout, stderr io.Writer) int {
+	opt, err := parseFlags(args, stderr)
+	if err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
+		fmt.Fprintln(stderr, "bench:", err)
+		return 2
+	}
+	if os.Geteuid() != 0 {
+		fmt.Fprintln(stderr, "bench: needs root (it builds network namespaces; the host's firewall is never touched)")
+		return 2
+	}
+	ctx := context.Background()
+	res, err := Run(ctx, opt, stderr)
+	if err != nil {
+		fmt.Fprintln(stderr, "bench:", err)
+		return 1
+	}
+	if opt.JSON {
+		enc := json.NewEncoder(stdout)
+		enc.SetIndent("", "  ")
+		if err := enc.Encode(res); err != nil {
+			return 1
+		}
+		return 0
+	}
+	WriteTables(stdout, res)
+	return 0
+}
+
+// Options are the benchmark's knobs.
+type Options struct {
+	Ns       []int         `json:"n"`
+	Shapes   []Shape       `json:"shapes"`
+	Configs  []string      `json:"configs"`
+	Duration time.Duration `json:"duration_ns"` // one sample's window
+	Warmup   time.Duration `json:"warmup_ns"`
+	Runs     int           `json:"runs"`     // samples per configuration
+	AddRuns  int           `json:"add_runs"` // add-to-group repetitions
+	Conc     int           `json:"conc"`     // client connections in flight
+	Pin      bool          `json:"pin"`      // client on CPU 0, server on CPU 1
+	Flavour  string        `json:"iptables_flavour"`
+	Timeout  time.Duration `json:"timeout_ns"` // bound on any one command (apply, load)
+	JSON     bool          `json:"-"`
+	Quick    bool          `json:"quick"`
+
+	Ownerwall string `json:"-"` // prebuilt binary; "" builds cmd/ownerwall
+	Profile   string `json:"-"` // directory for CPU profiles of apply
+}
+
+// The configurations, in the order of the tables.
+const (
+	CfgNone     = "none"
+	CfgSeed     = "seed"
+	CfgNft      = "nft"
+	CfgIptables = "iptables"
+)
+
+var allConfigs = []string{CfgNone, CfgSeed, CfgNft, CfgIptables}
+
+var cfgTitle = map[string]string{
+	CfgNone:     "no firewall",
+	CfgSeed:     "seed method (iptables)",
+	CfgNft:      "ownerwall nft",
+	CfgIptables: "ownerwall iptables",
+}
+
+func parseFlags(args []string, stderr io.Writer) (*Options, error) {
+	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	ns := fs.String("n", "10,100,1000,10000,100000", "numbers of accounts, comma-separated")
+	shapes := fs.String("shapes", "A,B", "policy shapes: A (one rule per account), B (20 rules over uid ranges and groups)")
+	configs := fs.String("configs", strings.Join(allConfigs, ","), "configurations to measure (none is always measured: ratios need it)")
+	duration := fs.Duration("duration", time.Second, "one sample's window")
+	warmup := fs.Duration("warmup", 300*time.Millisecond, "discarded warm-up window per configuration")
+	runs := fs.Int("runs", 5, "samples per configuration (interleaved; the median ratio is reported)")
+	addRuns := fs.Int("add-runs", 5, "add-to-group measurements per backend (median reported)")
+	conc := fs.Int("conc", 0, "client connections in flight (0: one per CPU)")
+	pin := fs.Bool("pin", true, "pin the client to CPU 0 and the server to CPU 1 (when there are 2 or more)")
+	flavour := fs.String("flavour", "", "iptables flavour for the seed method and ownerwall iptables: legacy, nft, or empty for the host's")
+	timeout := fs.Duration("timeout", 15*time.Minute, "bound on any one command (apply, load)")
+	asJSON := fs.Bool("json", false, "print the results as JSON instead of tables")
+	quick := fs.Bool("quick", false, "CI smoke: N = 10,100, short windows (well under 60 s)")
+	ow := fs.String("ownerwall", "", "ownerwall binary to measure (default: go build ./cmd/ownerwall)")
+	profile := fs.String("profile", "", "write CPU profiles of `ownerwall apply` (nft, iptables) and of the add-to-group re-apply to this directory")
+	if err := fs.Parse(args); err != nil {
+		return nil, err
+	}
+	if fs.NArg() > 0 {
+		return nil, fmt.Errorf("unexpected arguments %q", fs.Args())
+	}
+	opt := &Options{Duration: *duration, Warmup: *warmup, Runs: *runs, AddRuns: *addRuns, Conc: *conc, Pin: *pin,
+		Flavour: *flavour, Timeout: *timeout, JSON: *asJSON, Quick: *quick, Ownerwall: *ow, Profile: *profile}
+	set := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	if *quick {
+		if !set["n"] {
+			*ns = "10,100"
+		}
+		if !set["duration"] {
+			opt.Duration = 200 * time.Millisecond
+		}
+		if !set["warmup"] {
+			opt.Warmup = 50 * time.Millisecond
+		}
+		if !set["runs"] {
+			opt.Runs = 3
+		}
+		if !set["add-runs"] {
+			opt.AddRuns = 2
+		}
+		if !set["timeout"] {
+			opt.Timeout = 30 * time.Second
+		}
+	}
+	for _, f := range strings.Split(*ns, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(f))
+		if err != nil || n < 1 || n > 1000000 {
+			return nil, fmt.Errorf("-n: %q is not a number of accounts (1..1000000)", f)
+		}
+		opt.Ns = append(opt.Ns, n)
+	}
+	for _, f := range strings.Split(*shapes, ",") {
+		switch s := Shape(strings.ToUpper(strings.TrimSpace(f))); s {
+		case ShapeA, ShapeB:
+			opt.Shapes = append(opt.Shapes, s)
+		default:
+			return nil, fmt.Errorf("-shapes: %q is neither A nor B", f)
+		}
+	}
+	opt.Configs = []string{CfgNone}
+	for _, f := range strings.Split(*configs, ",") {
+		c := strings.TrimSpace(f)
+		switch c {
+		case CfgNone:
+		case CfgSeed, CfgNft, CfgIptables:
+			opt.Configs = append(opt.Configs, c)
+		default:
+			return nil, fmt.Errorf("-configs: unknown configuration %q (none, seed, nft, iptables)", c)
+		}
+	}
+	switch opt.Flavour {
+	case "", "legacy", "nft":
+	default:
+		return nil, fmt.Errorf("-flavour: %q is neither legacy nor nft", opt.Flavour)
+	}
+	if opt.Runs < 1 || opt.Runs > 100 || opt.AddRuns < 1 || opt.AddRuns > 100 {
+		return nil, errors.New("-runs and -add-runs: 1..100")
+	}
+	if opt.Duration <= 0 || opt.Duration > time.Minute || opt.Warmup < 0 || opt.Warmup > time.Minute {
+		return nil, errors.New("-duration: (0, 1m]; -warmup: [0, 1m]")
+	}
+	if opt.Conc == 0 {
+		opt.Conc = runtime.NumCPU()
+	}
+	if opt.Conc < 1 || opt.Conc > 256 {
+		return nil, errors.New("-conc: 1..256")
+	}
+	return opt, nil
+}
+
+// tools are the binaries the benchmark runs.
+type tools struct {
+	dir       string // world-readable scratch directory
+	self      string // a copy of this binary that every uid can execute
+	ownerwall string
+}
+
+// prepare copies this binary where the client's uid can execute it, and
+// builds (or copies) ownerwall.
+func prepare(opt *Options) (*tools, error) {
+	for _, c := range []string{"unshare", "setpriv", "ip", "nft", "iptables-restore", "getent"} {
+		if _, err := exec.LookPath(c); err != nil {
+			return nil, fmt.Errorf("needs %s: %w", c, err)
+		}
+	}
+	dir, err := os.MkdirTemp("", "ownerwall-bench-")
+	if err != nil {
+		return nil, err
+	}
+	if err := os.Chmod(dir, 0o755); err != nil {
+		return nil, err
+	}
+	t := &tools{dir: dir, self: filepath.Join(dir, "bench"), ownerwall: filepath.Join(dir, "ownerwall")}
+	exe, err := os.Executable()
+	if err != nil {
+		return nil, err
+	}
+	if err := copyFile(exe, t.self, 0o755); err != nil {
+		return nil, err
+	}
+	if opt.Ownerwall != "" {
+		return t, copyFile(opt.Ownerwall, t.ownerwall, 0o755)
+	}
+	goBin := filepath.Join(runtime.GOROOT(), "bin", "go")
+	if _, err := os.Stat(goBin); err != nil {
+		if goBin, err = exec.LookPath("go"); err != nil {
+			return nil, errors.New("no go toolchain to build ownerwall (or pass -ownerwall PATH)")
+		}
+	}
+	cmd := exec.Command(goBin, "build", "-o", t.ownerwall, "github.com/ownerwall/ownerwall/cmd/ownerwall")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return nil, fmt.Errorf("go build ./cmd/ownerwall: %v: %s", err, out)
+	}
+	return t, nil
+}
+
+func copyFile(src, dst string, mode os.FileMode) error {
+	data, err := os.ReadFile(src)
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(dst, data, mode)
+}

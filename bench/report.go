@@ -1,0 +1,169 @@
+package main
+
+import (
+	"bufio"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"runtime"
+	"strings"
+)
+
+func machine() Machine {
+	m := Machine{CPUs: runtime.NumCPU(), Go: runtime.Version()}
+	if f, err := os.Open("/proc/cpuinfo"); err == nil {
+		sc := bufio.NewScanner(f)
+		for sc.Scan() {
+			if k, v, ok := strings.Cut(sc.Text(), ":"); ok && strings.TrimSpace(k) == "model name" {
+				m.CPUModel = strings.TrimSpace(v)
+				break
+			}
+		}
+		f.Close()
+	}
+	if f, err := os.Open("/proc/meminfo"); err == nil {
+		var kb int
+		if _, err := fmt.Fscanf(f, "MemTotal: %d kB", &kb); err == nil {
+			m.MemMB = kb / 1024
+		}
+		f.Close()
+	}
+	out := func(args ...string) string {
+		o, err := exec.Command(args[0], args[1:]...).Output()
+		if err != nil {
+			return "unknown"
+		}
+		return strings.TrimSpace(string(o))
+	}
+	m.Kernel = out("uname", "-r")
+	m.Nft = out("nft", "--version")
+	m.Iptables = out("iptables", "--version")
+	if c := out("git", "rev-parse", "--short", "HEAD"); c != "unknown" {
+		m.Ownerwall = c
+		if out("git", "status", "--porcelain", "--untracked-files=no") != "" {
+			m.Ownerwall += " (modified)"
+		}
+	}
+	return m
+}
+
+// WriteTables prints the results as Markdown tables.
+func WriteTables(w io.Writer, res *Results) {
+	m := res.Machine
+	o := res.Options
+	fmt.Fprintf(w, "Machine: %d CPUs (%s), %d MB, kernel %s, %s, %s, %s\n", m.CPUs, m.CPUModel, m.MemMB, m.Kernel, m.Nft, m.Iptables, m.Go)
+	fmt.Fprintf(w, "Run: %d samples of %s per configuration (interleaved), %d connections in flight, pinned=%v, ownerwall %s, %s\n\n",
+		o.Runs, o.Duration, o.Conc, o.Pin, m.Ownerwall, res.Started.Format("2006-01-02 15:04 UTC"))
+
+	fmt.Fprintln(w, "Connection rate as a ratio to no firewall in the same run: median (min–max) of the runs")
+	fmt.Fprintln(w)
+	fmt.Fprintln(w, "| shape | N | no firewall, conn/s median (min–max) | seed method | ownerwall nft | ownerwall iptables |")
+	fmt.Fprintln(w, "|---|---:|---:|---:|---:|---:|")
+	for _, c := range res.Cases {
+		none := c.Rate[CfgNone]
+		row := fmt.Sprintf("| %s | %d | %.0f (%.0f–%.0f) |", c.Shape, c.N, none.Median, none.Min, none.Max)
+		for _, cfg := range []string{CfgSeed, CfgNft, CfgIptables} {
+			row += " " + ratioCell(c, cfg) + " |"
+		}
+		fmt.Fprintln(w, row)
+	}
+	fmt.Fprintln(w)
+
+	fmt.Fprintln(w, "Apply (wall clock, ms; first apply on an empty namespace), compile, kernel load, memory")
+	fmt.Fprintln(w)
+	fmt.Fprintln(w, "| shape | N | nft apply | nft re-apply | export nft (compile+render) | nft -f alone | nft list | iptables apply | iptables re-apply | seed iptables-restore | compile peak RSS (export nft) | nft apply peak RSS | iptables apply peak RSS |")
+	fmt.Fprintln(w, "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+	for _, c := range res.Cases {
+		n, i, s := c.Apply[CfgNft], c.Apply[CfgIptables], c.Apply[CfgSeed]
+		fmt.Fprintf(w, "| %s | %d | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", c.Shape, c.N,
+			ms(n, func(a *ApplyInfo) float64 { return a.ApplyMS }),
+			ms(n, func(a *ApplyInfo) float64 { return a.ReapplyMS }),
+			ms(n, func(a *ApplyInfo) float64 { return a.ExportMS }),
+			ms(n, func(a *ApplyInfo) float64 { return a.KernelMS }),
+			ms(n, func(a *ApplyInfo) float64 { return a.ListMS }),
+			ms(i, func(a *ApplyInfo) float64 { return a.ApplyMS }),
+			ms(i, func(a *ApplyInfo) float64 { return a.ReapplyMS }),
+			ms(s, func(a *ApplyInfo) float64 { return a.ApplyMS }),
+			mb(n, func(a *ApplyInfo) int64 { return a.ExportRSSKB }),
+			mb(n, func(a *ApplyInfo) int64 { return a.ApplyRSSKB }),
+			mb(i, func(a *ApplyInfo) int64 { return a.ApplyRSSKB }))
+	}
+	fmt.Fprintln(w)
+
+	fmt.Fprintln(w, "Adding one account to a group (one-line /etc/group change, then apply), shape B, ms: median (min–max)")
+	fmt.Fprintln(w)
+	fmt.Fprintln(w, "| N | ownerwall nft | ownerwall iptables |")
+	fmt.Fprintln(w, "|---:|---:|---:|")
+	for _, c := range res.Cases {
+		if c.Shape != ShapeB {
+			continue
+		}
+		row := fmt.Sprintf("| %d |", c.N)
+		for _, cfg := range []string{CfgNft, CfgIptables} {
+			if st, ok := c.AddToGroup[cfg]; ok {
+				row += fmt.Sprintf(" %.1f (%.1f–%.1f) |", st.Median, st.Min, st.Max)
+			} else {
+				row += " — |"
+			}
+		}
+		fmt.Fprintln(w, row)
+	}
+	fmt.Fprintln(w)
+	var bad []string
+	for _, c := range res.Cases {
+		for _, ch := range c.Checks {
+			if !ch.OK {
+				bad = append(bad, fmt.Sprintf("shape %s N=%d %s: %s: got %s", c.Shape, c.N, ch.Config, ch.What, ch.Got))
+			}
+		}
+		for cfg, e := range c.Errors {
+			bad = append(bad, fmt.Sprintf("shape %s N=%d %s: %d failed connection cycles during samples", c.Shape, c.N, cfg, e))
+		}
+		for cfg, a := range c.Apply {
+			if a.Error != "" {
+				bad = append(bad, fmt.Sprintf("shape %s N=%d %s: apply failed: %s", c.Shape, c.N, cfg, a.Error))
+			}
+		}
+	}
+	if len(bad) == 0 {
+		fmt.Fprintln(w, "Checks: all passed (the measured uid connects in every configuration; a uid outside the policy is refused; an account added to a group connects after the re-apply).")
+	} else {
+		fmt.Fprintln(w, "Problems:")
+		for _, b := range bad {
+			fmt.Fprintln(w, "  - "+b)
+		}
+	}
+}
+
+func ratioCell(c *Case, cfg string) string {
+	if a := c.Apply[cfg]; a != nil && a.Error != "" {
+		return "apply failed"
+	}
+	st, ok := c.Ratio[cfg]
+	if !ok {
+		return "—"
+	}
+	return fmt.Sprintf("%.3f (%.3f–%.3f)", st.Median, st.Min, st.Max)
+}
+
+func ms(a *ApplyInfo, f func(*ApplyInfo) float64) string {
+	if a == nil {
+		return "—"
+	}
+	if a.Error != "" {
+		return "failed"
+	}
+	v := f(a)
+	if v == 0 {
+		return "—"
+	}
+	return fmt.Sprintf("%.0f", v)
+}
+
+func mb(a *ApplyInfo, f func(*ApplyInfo) int64) string {
+	if a == nil || a.Error != "" || f(a) == 0 {
+		return "—"
+	}
+	return fmt.Sprintf("%.0f MB", float64(f(a))/1024)
+}

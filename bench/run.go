@@ -1,0 +1,502 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"runtime"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Results is everything one benchmark run measured.
+type Results struct {
+	Machine  Machine   `json:"machine"`
+	Options  *Options  `json:"options"`
+	Started  time.Time `json:"started"`
+	Finished time.Time `json:"finished"`
+	Cases    []*Case   `json:"cases"`
+}
+
+// Case is one (N, shape): every configuration measured in the same run.
+type Case struct {
+	N     int   `json:"n"`
+	Shape Shape `json:"shape"`
+	// Rates are the connection rates (connect/read/close cycles per second)
+	// of each configuration, one per run, in run order.
+	Rates map[string][]float64 `json:"rates"`
+	// Rate summarizes Rates; Ratio is, per run, the configuration's rate
+	// over the no-firewall rate of the same run, summarized.
+	Rate   map[string]Stats `json:"rate"`
+	Ratio  map[string]Stats `json:"ratio"`
+	Errors map[string]int64 `json:"client_errors,omitempty"`
+	// Apply: per configuration (seed, nft, iptables).
+	Apply map[string]*ApplyInfo `json:"apply"`
+	// AddToGroup (shape B): milliseconds to re-apply after one account is
+	// added to a group in /etc/group (per backend), and after it is
+	// removed again.
+	AddToGroup    map[string]Stats `json:"add_to_group_ms,omitempty"`
+	RemoveFromGrp map[string]Stats `json:"remove_from_group_ms,omitempty"`
+	Checks        []Check          `json:"checks"`
+}
+
+// ApplyInfo is what loading one configuration cost.
+type ApplyInfo struct {
+	// ApplyMS: `ownerwall apply` on an empty namespace (read, resolve,
+	// compile, render, load, list, record state), wall clock; for the seed
+	// method, iptables-restore of its rules.
+	ApplyMS float64 `json:"apply_ms"`
+	// ReapplyMS: the same policy again, replacing the live ruleset.
+	ReapplyMS  float64 `json:"reapply_ms,omitempty"`
+	ApplyRSSKB int64   `json:"apply_max_rss_kb"` // apply and its children (nft, getent, *tables-restore)
+	// ExportMS and ExportRSSKB: `ownerwall export`, i.e. read, resolve,
+	// compile and render without the kernel: the compile's time and peak
+	// memory.
+	ExportMS    float64 `json:"export_ms,omitempty"`
+	ExportRSSKB int64   `json:"export_max_rss_kb,omitempty"`
+	ScriptBytes int64   `json:"script_bytes,omitempty"`
+	// KernelMS: loading the exported script alone (`nft -f`, replacing
+	// the live table), the kernel's and nft's share of an apply.
+	KernelMS float64 `json:"kernel_ms,omitempty"`
+	// ListMS: listing the live ruleset (`nft list table` / iptables-save),
+	// which apply does to record what it loaded.
+	ListMS float64 `json:"list_ms,omitempty"`
+	Error  string  `json:"error,omitempty"`
+}
+
+// Stats summarizes repeated measurements.
+type Stats struct {
+	Min    float64 `json:"min"`
+	Median float64 `json:"median"`
+	Max    float64 `json:"max"`
+	N      int     `json:"n"`
+}
+
+// Check is a sanity check that the configuration is live and means what
+// the benchmark assumes: the measured uid gets through, a uid outside the
+// policy is refused, an added account gets through.
+type Check struct {
+	Config string `json:"config"`
+	What   string `json:"what"`
+	OK     bool   `json:"ok"`
+	Got    string `json:"got"`
+}
+
+// Machine describes where the benchmark ran.
+type Machine struct {
+	CPUs      int    `json:"cpus"`
+	CPUModel  string `json:"cpu_model"`
+	MemMB     int    `json:"mem_mb"`
+	Kernel    string `json:"kernel"`
+	Nft       string `json:"nft"`
+	Iptables  string `json:"iptables"`
+	Go        string `json:"go"`
+	Ownerwall string `json:"ownerwall_commit,omitempty"`
+}
+
+// Run runs the benchmark; progress goes to log.
+func Run(ctx context.Context, opt *Options, log io.Writer) (*Results, error) {
+	t, err := prepare(opt)
+	if err != nil {
+		return nil, err
+	}
+	defer os.RemoveAll(t.dir)
+	if opt.Profile != "" {
+		if err := os.MkdirAll(opt.Profile, 0o755); err != nil {
+			return nil, err
+		}
+		if opt.Profile, err = filepath.Abs(opt.Profile); err != nil {
+			return nil, err
+		}
+	}
+	res := &Results{Machine: machine(), Options: opt, Started: time.Now().UTC()}
+	for _, shape := range opt.Shapes {
+		for _, n := range opt.Ns {
+			if err := ctx.Err(); err != nil {
+				return nil, err
+			}
+			fmt.Fprintf(log, "== shape %s, N=%d\n", shape, n)
+			c, err := runCase(ctx, opt, t, n, shape, log)
+			if err != nil {
+				return nil, fmt.Errorf("shape %s, N=%d: %w", shape, n, err)
+			}
+			res.Cases = append(res.Cases, c)
+		}
+	}
+	res.Finished = time.Now().UTC()
+	return res, nil
+}
+
+// caseRun is the state of one case: its files and worlds.
+type caseRun struct {
+	opt    *Options
+	t      *tools
+	w      *World
+	base   string
+	worlds map[string]*worldClient
+	dirs   map[string]string
+	log    io.Writer
+	c      *Case
+}
+
+func runCase(ctx context.Context, opt *Options, t *tools, n int, shape Shape, log io.Writer) (*Case, error) {
+	cr := &caseRun{opt: opt, t: t, w: Generate(n, shape), log: log,
+		worlds: map[string]*worldClient{}, dirs: map[string]string{},
+		c: &Case{N: n, Shape: shape, Rates: map[string][]float64{}, Rate: map[string]Stats{}, Ratio: map[string]Stats{},
+			Errors: map[string]int64{}, Apply: map[string]*ApplyInfo{}}}
+	cr.base = filepath.Join(t.dir, fmt.Sprintf("%s-%d", shape, n))
+	defer func() {
+		for _, w := range cr.worlds {
+			w.close()
+		}
+		_ = os.RemoveAll(cr.base)
+	}()
+	if err := cr.files(); err != nil {
+		return nil, err
+	}
+	for _, cfg := range opt.Configs {
+		if err := cr.startWorld(cfg); err != nil {
+			return nil, err
+		}
+	}
+	for _, cfg := range opt.Configs {
+		if err := cr.apply(cfg); err != nil {
+			return nil, err
+		}
+	}
+	cr.checks()
+	if err := cr.measure(ctx); err != nil {
+		return nil, err
+	}
+	if shape == ShapeB {
+		if err := cr.addToGroup(); err != nil {
+			return nil, err
+		}
+	}
+	cr.profiles()
+	return cr.c, nil
+}
+
+func (cr *caseRun) path(name string) string { return filepath.Join(cr.base, name) }
+
+func (cr *caseRun) files() error {
+	if err := os.MkdirAll(cr.base, 0o755); err != nil {
+		return err
+	}
+	files := map[string]string{"policy.yaml": cr.w.Policy, "seed.rules": cr.w.Seed, "group.added": cr.w.GroupAdded, "group.orig": cr.w.Group}
+	for name, content := range files {
+		if err := os.WriteFile(cr.path(name), []byte(content), 0o644); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (cr *caseRun) startWorld(cfg string) error {
+	dir := cr.path("world-" + cfg)
+	if err := os.MkdirAll(filepath.Join(dir, "state"), 0o755); err != nil {
+		return err
+	}
+	files := map[string]string{"passwd": cr.w.Passwd, "group": cr.w.Group,
+		"nsswitch.conf": "passwd: files\ngroup: files\nshadow: files\nhosts: files\n"}
+	for name, content := range files {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(content), 0o644); err != nil {
+			return err
+		}
+	}
+	wc, err := startWorld(cfg, cr.t.self)
+	if err != nil {
+		return err
+	}
+	cr.worlds[cfg], cr.dirs[cfg] = wc, dir
+	server := append(cr.pinned(1), cr.t.self, "__server", "-port", strconv.Itoa(Port), "-threads", strconv.Itoa(cr.opt.Conc))
+	resp, err := wc.call(Request{Op: "setup", Dir: dir, Flavour: cr.opt.Flavour, Server: server})
+	if err == nil && resp.Error != "" {
+		err = fmt.Errorf("world %s: setup: %s", cfg, resp.Error)
+	}
+	return err
+}
+
+// pinned is the prefix that pins a command to one CPU, if pinning is on.
+func (cr *caseRun) pinned(cpu int) []string {
+	if !cr.opt.Pin || runtime.NumCPU() < 2 {
+		return nil
+	}
+	return []string{"taskset", "-c", strconv.Itoa(cpu)}
+}
+
+func (cr *caseRun) ow(args ...string) []string { return append([]string{cr.t.ownerwall}, args...) }
+
+// apply loads the configuration into its world and records what it cost.
+func (cr *caseRun) apply(cfg string) error {
+	wc, to := cr.worlds[cfg], cr.opt.Timeout
+	policy := cr.path("policy.yaml")
+	info := &ApplyInfo{}
+	fail := func(err error) error {
+		info.Error = err.Error()
+		cr.c.Apply[cfg] = info
+		fmt.Fprintf(cr.log, "   %-9s apply FAILED: %v\n", cfg, err)
+		return nil // reported, the case goes on without it
+	}
+	switch cfg {
+	case CfgNone:
+		return nil
+	case CfgSeed:
+		r, err := wc.run(to, "iptables-restore", cr.path("seed.rules"))
+		if err != nil {
+			return fail(err)
+		}
+		info.ApplyMS, info.ApplyRSSKB = r.WallMS, r.MaxRSSKB
+		if r, err = wc.run(to, "iptables-save", "-t", "filter"); err == nil {
+			info.ListMS = r.WallMS
+		}
+	case CfgNft, CfgIptables:
+		format := cfg
+		script := cr.path("export." + cfg)
+		r, err := wc.call(Request{Op: "exec", Args: cr.ow("export", "-f", policy, "--format", format), StdoutFile: script, Timeout: to})
+		if err == nil && r.Error != "" {
+			err = fmt.Errorf("export: %s", r.Error)
+		}
+		if err != nil {
+			return fail(err)
+		}
+		info.ExportMS, info.ExportRSSKB = r.WallMS, r.MaxRSSKB
+		if st, err := os.Stat(script); err == nil {
+			info.ScriptBytes = st.Size()
+		}
+		if r, err = wc.run(to, cr.ow("apply", "-f", policy, "--backend", cfg)...); err != nil {
+			return fail(err)
+		}
+		info.ApplyMS, info.ApplyRSSKB = r.WallMS, r.MaxRSSKB
+		if r, err = wc.run(to, cr.ow("apply", "-f", policy, "--backend", cfg)...); err != nil {
+			return fail(err)
+		}
+		info.ReapplyMS = r.WallMS
+		if cfg == CfgNft {
+			if r, err = wc.call(Request{Op: "exec", Args: []string{"nft", "list", "table", "inet", "ownerwall"}, StdoutFile: os.DevNull, Timeout: to}); err == nil && r.Error == "" {
+				info.ListMS = r.WallMS
+			}
+			if r, err = wc.run(to, "nft", "-f", script); err == nil {
+				info.KernelMS = r.WallMS
+			}
+		} else {
+			if r, err = wc.call(Request{Op: "exec", Args: []string{"iptables-save", "-t", "filter"}, StdoutFile: os.DevNull, Timeout: to}); err == nil && r.Error == "" {
+				info.ListMS = r.WallMS
+			}
+		}
+	}
+	cr.c.Apply[cfg] = info
+	fmt.Fprintf(cr.log, "   %-9s apply %8.1f ms  reapply %8.1f ms  export %8.1f ms  kernel %8.1f ms  list %8.1f ms  export rss %6.1f MB  apply rss %6.1f MB\n",
+		cfg, info.ApplyMS, info.ReapplyMS, info.ExportMS, info.KernelMS, info.ListMS, float64(info.ExportRSSKB)/1024, float64(info.ApplyRSSKB)/1024)
+	return nil
+}
+
+// clientArgs runs the client as uid with primary gid and supplementary
+// groups (none: --clear-groups), pinned to CPU 0.
+func (cr *caseRun) clientArgs(uid, gid int, groups []int, extra ...string) []string {
+	args := append(cr.pinned(0), "setpriv", "--reuid", strconv.Itoa(uid), "--regid", strconv.Itoa(gid))
+	if len(groups) == 0 {
+		args = append(args, "--clear-groups")
+	} else {
+		gs := make([]string, len(groups))
+		for i, g := range groups {
+			gs[i] = strconv.Itoa(g)
+		}
+		args = append(args, "--groups", strings.Join(gs, ","))
+	}
+	args = append(args, "--", cr.t.self, "__client", "-port", strconv.Itoa(Port))
+	return append(args, extra...)
+}
+
+func (cr *caseRun) sample(cfg string, uid, gid int, groups []int, extra ...string) (Sample, error) {
+	var s Sample
+	r, err := cr.worlds[cfg].run(cr.opt.Duration+time.Minute, cr.clientArgs(uid, gid, groups, extra...)...)
+	if err != nil {
+		return s, err
+	}
+	if err := json.Unmarshal([]byte(r.Stdout), &s); err != nil {
+		return s, fmt.Errorf("client output %q: %w", r.Stdout, err)
+	}
+	return s, nil
+}
+
+// probe makes one connection attempt: "ok" or the error.
+func (cr *caseRun) probe(cfg string, uid, gid int, groups []int) string {
+	s, err := cr.sample(cfg, uid, gid, groups, "-once")
+	switch {
+	case err != nil:
+		return "error: " + err.Error()
+	case s.Count == 1:
+		return "ok"
+	}
+	return s.FirstError
+}
+
+func (cr *caseRun) check(cfg, what string, ok bool, got string) {
+	cr.c.Checks = append(cr.c.Checks, Check{Config: cfg, What: what, OK: ok, Got: got})
+	if !ok {
+		fmt.Fprintf(cr.log, "   CHECK FAILED %s: %s: got %s\n", cfg, what, got)
+	}
+}
+
+func (cr *caseRun) applied(cfg string) bool {
+	a := cr.c.Apply[cfg]
+	return cfg == CfgNone || a != nil && a.Error == ""
+}
+
+// checks proves each live configuration means what the benchmark assumes.
+func (cr *caseRun) checks() {
+	w := cr.w
+	for _, cfg := range cr.opt.Configs {
+		if !cr.applied(cfg) {
+			continue
+		}
+		got := cr.probe(cfg, w.ClientUID, w.ClientGID, w.ClientGroups)
+		cr.check(cfg, fmt.Sprintf("uid %d (matched by the last rule) connects", w.ClientUID), got == "ok", got)
+		got = cr.probe(cfg, NewbieUID, UsersGID, nil)
+		if cfg == CfgNone {
+			cr.check(cfg, fmt.Sprintf("uid %d connects (no firewall)", NewbieUID), got == "ok", got)
+		} else {
+			cr.check(cfg, fmt.Sprintf("uid %d (no rule) is refused", NewbieUID), strings.Contains(got, "refused"), got)
+		}
+	}
+}
+
+// measure takes the interleaved samples: in run r, every configuration
+// once, starting with a different one each run.
+func (cr *caseRun) measure(ctx context.Context) error {
+	w := cr.w
+	var live []string
+	for _, cfg := range cr.opt.Configs {
+		if cr.applied(cfg) {
+			live = append(live, cfg)
+		}
+	}
+	if cr.opt.Warmup > 0 {
+		for _, cfg := range live {
+			if _, err := cr.sample(cfg, w.ClientUID, w.ClientGID, w.ClientGroups, "-duration", cr.opt.Warmup.String(), "-conc", strconv.Itoa(cr.opt.Conc)); err != nil {
+				return err
+			}
+		}
+	}
+	for r := range cr.opt.Runs {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		var line []string
+		for i := range live {
+			cfg := live[(i+r)%len(live)]
+			s, err := cr.sample(cfg, w.ClientUID, w.ClientGID, w.ClientGroups, "-duration", cr.opt.Duration.String(), "-conc", strconv.Itoa(cr.opt.Conc))
+			if err != nil {
+				return err
+			}
+			cr.c.Rates[cfg] = append(cr.c.Rates[cfg], s.Rate)
+			cr.c.Errors[cfg] += s.Errors
+			line = append(line, fmt.Sprintf("%s %.0f/s", cfg, s.Rate))
+		}
+		fmt.Fprintf(cr.log, "   run %d: %s\n", r+1, strings.Join(line, ", "))
+	}
+	for cfg, rates := range cr.c.Rates {
+		cr.c.Rate[cfg] = summarize(rates)
+		if cfg == CfgNone {
+			continue
+		}
+		var ratios []float64
+		for i, r := range rates {
+			if none := cr.c.Rates[CfgNone]; i < len(none) && none[i] > 0 {
+				ratios = append(ratios, r/none[i])
+			}
+		}
+		cr.c.Ratio[cfg] = summarize(ratios)
+	}
+	for cfg, e := range cr.c.Errors {
+		if e == 0 {
+			delete(cr.c.Errors, cfg)
+		}
+	}
+	return nil
+}
+
+// addToGroup times the re-apply after newbie is added to TargetGroup (a
+// one-line change of /etc/group), and after it is removed again.
+func (cr *caseRun) addToGroup() error {
+	cr.c.AddToGroup, cr.c.RemoveFromGrp = map[string]Stats{}, map[string]Stats{}
+	for _, cfg := range []string{CfgNft, CfgIptables} {
+		if !cr.applied(cfg) || cr.worlds[cfg] == nil {
+			continue
+		}
+		wc := cr.worlds[cfg]
+		group := filepath.Join(cr.dirs[cfg], "group")
+		apply := cr.ow("apply", "-f", cr.path("policy.yaml"), "--backend", cfg)
+		var adds, removes []float64
+		for i := range cr.opt.AddRuns {
+			for _, step := range []struct {
+				from string
+				into *[]float64
+			}{{cr.path("group.added"), &adds}, {cr.path("group.orig"), &removes}} {
+				if r, err := wc.call(Request{Op: "write", Path: group, From: step.from}); err != nil || r.Error != "" {
+					return fmt.Errorf("rewrite /etc/group: %v %s", err, r.Error)
+				}
+				r, err := wc.run(cr.opt.Timeout, apply...)
+				if err != nil {
+					return err
+				}
+				*step.into = append(*step.into, r.WallMS)
+				if i == 0 {
+					got := cr.probe(cfg, NewbieUID, UsersGID, nil)
+					if step.into == &adds {
+						cr.check(cfg, fmt.Sprintf("uid %d connects once added to %s", NewbieUID, TargetGroup), got == "ok", got)
+					} else {
+						cr.check(cfg, fmt.Sprintf("uid %d is refused once removed from %s", NewbieUID, TargetGroup), strings.Contains(got, "refused"), got)
+					}
+				}
+			}
+		}
+		cr.c.AddToGroup[cfg], cr.c.RemoveFromGrp[cfg] = summarize(adds), summarize(removes)
+		fmt.Fprintf(cr.log, "   %-9s add to group: median %.1f ms (min %.1f, max %.1f); remove: median %.1f ms\n",
+			cfg, cr.c.AddToGroup[cfg].Median, cr.c.AddToGroup[cfg].Min, cr.c.AddToGroup[cfg].Max, cr.c.RemoveFromGrp[cfg].Median)
+	}
+	return nil
+}
+
+// profiles writes CPU profiles of apply (in process, inside the world) when
+// asked: the nft and iptables applies and, for shape B, an add-to-group.
+func (cr *caseRun) profiles() {
+	if cr.opt.Profile == "" {
+		return
+	}
+	for _, cfg := range []string{CfgNft, CfgIptables} {
+		if !cr.applied(cfg) {
+			continue
+		}
+		wc := cr.worlds[cfg]
+		name := fmt.Sprintf("apply-%s-%s-%d", cfg, cr.w.Shape, cr.w.N)
+		args := []string{cr.t.self, "__profile", "-cpu", filepath.Join(cr.opt.Profile, name+".cpu.pprof"),
+			"-mem", filepath.Join(cr.opt.Profile, name+".heap.pprof"),
+			"-trace", filepath.Join(cr.opt.Profile, name+".phases.txt"),
+			"--", "apply", "-f", cr.path("policy.yaml"), "--backend", cfg}
+		if r, err := wc.run(cr.opt.Timeout, args...); err != nil {
+			fmt.Fprintf(cr.log, "   profile %s: %v\n", name, err)
+		} else {
+			fmt.Fprintf(cr.log, "   profile %s: %s", name, r.Stderr)
+		}
+	}
+}
+
+func summarize(xs []float64) Stats {
+	if len(xs) == 0 {
+		return Stats{}
+	}
+	s := append([]float64(nil), xs...)
+	sort.Float64s(s)
+	med := s[len(s)/2]
+	if len(s)%2 == 0 {
+		med = (s[len(s)/2-1] + s[len(s)/2]) / 2
+	}
+	return Stats{Min: s[0], Median: med, Max: s[len(s)-1], N: len(s)}
+}
