@@ -38,6 +38,13 @@ func Compile(ctx context.Context, p *policy.Policy, env Env) (*ir.Ruleset, error
 		rs.Rules = append(rs.Rules, rule)
 	}
 	if len(r.problems) > 0 {
+		sort.SliceStable(r.problems, func(i, j int) bool {
+			a, b := r.problems[i], r.problems[j]
+			if a.Line != b.Line {
+				return a.Line < b.Line
+			}
+			return a.Col < b.Col
+		})
 		return nil, r.problems
 	}
 	buildDispatch(rs)
@@ -97,7 +104,11 @@ func (r *resolver) principal(ctx context.Context, p policy.Principal) ir.Princip
 			g, err = ident.Group{Name: fmt.Sprintf("gid %d", p.Lo), GID: p.Lo}, nil // numeric: no entry needed
 		}
 		if err != nil {
-			r.fail(p.Pos, "%s", describe(fmt.Sprintf("group %q", p.Name), err))
+			what := fmt.Sprintf("group %q", p.Name)
+			if p.Kind == policy.KindGID {
+				what = fmt.Sprintf("gid %d", p.Lo)
+			}
+			r.fail(p.Pos, "%s", describe(what, err))
 			return out
 		}
 		members, err := ident.Members(ctx, r.env.Dir, g)
@@ -122,7 +133,10 @@ func (r *resolver) principal(ctx context.Context, p policy.Principal) ir.Princip
 			r.fail(p.Pos, "%s", describe(fmt.Sprintf("unit %q", p.Name), err))
 			return out
 		}
-		out.Cgroup = strings.Trim(path, "/")
+		out.Cgroup, out.Unit = strings.Trim(path, "/"), p.Name
+		if strings.ContainsAny(out.Cgroup, "\"\n") {
+			r.fail(p.Pos, "unit %q: its cgroup path %q cannot be matched", p.Name, path)
+		}
 	}
 	return out
 }
@@ -147,6 +161,10 @@ func (r *resolver) match(ctx context.Context, pr *policy.Rule) ir.Match {
 		case policy.HostPrefix:
 			m.Nets = append(m.Nets, h.Prefix)
 		case policy.HostName:
+			if r.env.Hosts == nil {
+				r.fail(h.Pos, "host %q: no resolver to ask", h.Name)
+				continue
+			}
 			addrs, err := r.env.Hosts.LookupHost(ctx, h.Name)
 			if err == nil && len(addrs) == 0 {
 				err = ident.ErrNotFound

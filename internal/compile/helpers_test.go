@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"net/netip"
-	"os"
 	"reflect"
 	"strings"
 	"testing"
@@ -170,11 +169,9 @@ func ivs(pairs ...uint32) []ir.Interval {
 
 func eq(a, b any) bool { return reflect.DeepEqual(a, b) }
 
-// skipBug skips a test that shows a known bug, so that the suite stays
-// green until it is fixed. OWNERWALL_TEST_BUGS=1 runs it anyway.
-func skipBug(t *testing.T, bug string) {
+// fixedBug fails the test: the behaviour it checks was a bug, since
+// fixed; seeing it again is a regression.
+func fixedBug(t *testing.T, bug string) {
 	t.Helper()
-	if os.Getenv("OWNERWALL_TEST_BUGS") != "1" {
-		t.Skip("BUG: " + bug)
-	}
+	t.Errorf("a fixed bug is back: %s", bug)
 }

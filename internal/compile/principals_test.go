@@ -230,7 +230,7 @@ func TestLookupFailures(t *testing.T) {
 		}
 	}
 	if ps[2].Error() != want[2] {
-		skipBug(t, fmt.Sprintf("a gid:N lookup failure is reported as %q: compile.go names it group %%q of p.Name, which is empty for gid:N", ps[2].Error()))
+		fixedBug(t, fmt.Sprintf("a gid:N lookup failure is reported as %q: compile.go names it group %%q of p.Name, which is empty for gid:N", ps[2].Error()))
 		t.Errorf("problem 3 = %q, want %q", ps[2].Error(), want[2])
 	}
 }

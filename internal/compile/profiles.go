@@ -41,7 +41,7 @@ func unitContexts(rs *ir.Ruleset) []unitContext {
 		for _, p := range append(append([]ir.Principal(nil), r.Who...), r.Except...) {
 			if p.Kind == "unit" && p.Cgroup != "" {
 				if _, ok := units[p.Cgroup]; !ok {
-					units[p.Cgroup] = strings.TrimPrefix(p.Ref, "unit:")
+					units[p.Cgroup] = p.Unit
 					paths = append(paths, p.Cgroup)
 				}
 			}

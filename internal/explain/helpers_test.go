@@ -3,7 +3,6 @@ package explain
 import (
 	"context"
 	"net/netip"
-	"os"
 	"strings"
 	"testing"
 
@@ -158,7 +157,7 @@ func matches(res Result, want expect) bool {
 func checkKnown(t *testing.T, res Result, want expect, bug string) {
 	t.Helper()
 	if bug != "" && !matches(res, want) {
-		skipBug(t, bug)
+		fixedBug(t, bug)
 	}
 	check(t, res, want)
 }
@@ -172,11 +171,9 @@ func hasReason(res Result, r string) bool {
 	return false
 }
 
-// skipBug skips a test that shows a known bug, so that the suite stays
-// green until it is fixed. OWNERWALL_TEST_BUGS=1 runs it anyway.
-func skipBug(t *testing.T, bug string) {
+// fixedBug fails the test: the behaviour it checks was a bug, since
+// fixed; seeing it again is a regression.
+func fixedBug(t *testing.T, bug string) {
 	t.Helper()
-	if os.Getenv("OWNERWALL_TEST_BUGS") != "1" {
-		t.Skip("BUG: " + bug)
-	}
+	t.Errorf("a fixed bug is back: %s", bug)
 }

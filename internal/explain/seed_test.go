@@ -85,7 +85,7 @@ func TestExceptReason(t *testing.T) {
 	res := Evaluate(rs, to(uidAdmin7, "127.0.0.1", 273, "tcp"), hostAddrs)
 	check(t, res, expect{ir.Accept, "", 0, nil})
 	if !hasReason(res, "admin7 is a supplementary member of wheel") {
-		skipBug(t, "explain says only \"no rule matches uid 1001\" for admin7 at 127.0.0.1:273: the rule skipped because admin7 is excepted as a supplementary member of wheel is never named (explain.go Evaluate only walks the uid's profile)")
+		fixedBug(t, "explain says only \"no rule matches uid 1001\" for admin7 at 127.0.0.1:273: the rule skipped because admin7 is excepted as a supplementary member of wheel is never named (explain.go Evaluate only walks the uid's profile)")
 		t.Errorf("reasons %q do not say that admin7 is excepted as a supplementary member of wheel", res.Reasons)
 	}
 }

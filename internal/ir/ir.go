@@ -91,7 +91,9 @@ type Principal struct {
 	// Via says, for group members, whether the group is the account's
 	// primary or a supplementary group; and for users, the account name.
 	Via map[uint32]string
-	// Unit principals: the cgroup v2 path (relative to the cgroup2 mount).
+	// Unit principals: the unit's full name and its cgroup v2 path
+	// (relative to the cgroup2 mount).
+	Unit   string
 	Cgroup string
 }
 

@@ -39,7 +39,7 @@ func decodeHosts(c *collector, n *node) []Host {
 // ParseHost reads one host entry. It returns a message when s is not valid.
 func ParseHost(s string) (Host, string) {
 	s = strings.TrimSpace(s)
-	switch s {
+	switch strings.ToLower(s) {
 	case "local":
 		return Host{Kind: HostLocal}, ""
 	case "any":

@@ -83,7 +83,11 @@ func parseYAML(c *collector, data []byte) *node {
 		return nil
 	}
 	if len(docs) > 1 {
-		c.addf(posOf(docs[1].GetToken()), "a policy file holds one YAML document, this is a second one")
+		pos := posOf(docs[1].GetToken())
+		if docs[1].Start != nil {
+			pos = posOf(docs[1].Start)
+		}
+		c.addf(pos, "a policy file holds one YAML document, this is a second one")
 		return nil
 	}
 	return convert(c, docs[0].Body, 0)
@@ -154,6 +158,10 @@ func convert(c *collector, n ast.Node, depth int) *node {
 }
 
 func addPair(c *collector, out *node, mv *ast.MappingValueNode, depth int) {
+	if _, ok := mv.Key.(*ast.MergeKeyNode); ok {
+		c.addf(posOf(mv.Key.GetToken()), "YAML merge keys (<<) are not supported in a policy")
+		return
+	}
 	key := convert(c, mv.Key, depth+1)
 	if key.kind != scalarNode {
 		c.addf(key.pos, "a key must be a plain word")

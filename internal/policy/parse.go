@@ -1,7 +1,9 @@
 package policy
 
 import (
+	"bytes"
 	"fmt"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -19,6 +21,8 @@ func Parse(file string, data []byte) (*Policy, error) {
 		c.addf(Pos{Line: 1, Col: 1}, "the file is larger than %d bytes", MaxFileSize)
 		return nil, c.problems
 	}
+	// goccy/go-yaml miscounts lines after a comment in CRLF files.
+	data = bytes.ReplaceAll(data, []byte("\r\n"), []byte("\n"))
 	root := parseYAML(c, data)
 	if len(c.problems) > 0 {
 		return nil, c.problems
@@ -125,6 +129,8 @@ func decodePolicy(c *collector, root *node, p *Policy) {
 				}
 				if d := decodeDest(c, s.value, To); d != nil {
 					p.Services[s.key] = d
+				} else {
+					p.broken = append(p.broken, s.key) // reported already
 				}
 			}
 		}
@@ -231,6 +237,9 @@ func decodeRule(c *collector, p *Policy, n *node, index int) *Rule {
 func ruleDest(c *collector, p *Policy, n *node, dir Direction) (string, *Dest) {
 	if n.kind == scalarNode {
 		d, ok := p.Services[n.scalar]
+		if !ok && slices.Contains(p.broken, n.scalar) {
+			return "", nil // its own problem is reported where it is defined
+		}
 		if !ok {
 			names := make([]string, 0, len(p.Services))
 			for k := range p.Services {

@@ -31,6 +31,8 @@ type Policy struct {
 	OutboundPos Pos
 	Services    map[string]*Dest
 	Rules       []*Rule
+
+	broken []string // services whose definition had problems
 }
 
 // Rule is one entry of `rules`, with its destination already looked up when

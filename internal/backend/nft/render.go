@@ -5,6 +5,7 @@ package nft
 import (
 	"fmt"
 	"strings"
+	"unicode/utf8"
 
 	"sigs.k8s.io/knftables"
 
@@ -41,7 +42,7 @@ func Build(tx *knftables.Transaction, rs *ir.Ruleset) {
 	tx.Add(&knftables.Table{Comment: knftables.PtrTo("managed by ownerwall: do not edit, change the policy and run ownerwall apply")})
 
 	for _, r := range rs.Rules {
-		tx.Add(&knftables.Counter{Name: counterName(r.Index), Comment: knftables.PtrTo(sanitize(r.Name))})
+		tx.Add(&knftables.Counter{Name: counterName(r.Index), Comment: knftables.PtrTo(limit(sanitize(r.Name), maxComment))})
 	}
 	tx.Add(&knftables.Chain{Name: rejectChain, Comment: knftables.PtrTo("reject: TCP reset, ICMP port unreachable otherwise")})
 	tx.Add(&knftables.Rule{Chain: rejectChain, Rule: "meta l4proto tcp reject with tcp reset"})
@@ -57,7 +58,7 @@ func Build(tx *knftables.Transaction, rs *ir.Ruleset) {
 		for _, ri := range p.Rules {
 			names = append(names, fmt.Sprint(rs.Rules[ri].Index))
 		}
-		tx.Add(&knftables.Chain{Name: name, Comment: knftables.PtrTo("rules " + strings.Join(names, ", "))})
+		tx.Add(&knftables.Chain{Name: name, Comment: knftables.PtrTo(limit("rules "+strings.Join(names, ", "), maxComment))})
 		for _, ri := range p.Rules {
 			for _, text := range ruleTexts(rs, &rs.Rules[ri]) {
 				tx.Add(&knftables.Rule{Chain: name, Rule: text})
@@ -128,7 +129,9 @@ func outputRules(rs *ir.Ruleset) []string {
 	for i, d := range rs.Dispatch {
 		vmap := "meta skuid vmap @" + mapName(rs, i)
 		if d.Unit != "" {
-			vmap = fmt.Sprintf("socket cgroupv2 level %d %q %s", d.Level, d.Cgroup, vmap)
+			// nft takes the path verbatim between quotes (no escapes):
+			// systemd's \x2d must reach it as is. compile refuses quotes.
+			vmap = fmt.Sprintf("socket cgroupv2 level %d \"%s\" %s", d.Level, d.Cgroup, vmap)
 		}
 		out = append(out, vmap)
 	}
@@ -294,11 +297,22 @@ func profileChain(id int) string { return fmt.Sprintf("profile_%d", id+1) }
 func counterName(index int) string { return fmt.Sprintf("rule_%d", index) }
 
 func logPrefix(r *ir.Rule) string {
-	name := sanitize(r.Name)
-	if len(name) > 80 {
-		name = name[:80]
+	return fmt.Sprintf("ownerwall rule %d %s: ", r.Index, limit(sanitize(r.Name), 80))
+}
+
+// maxComment keeps comments under nft's limit of 128 bytes.
+const maxComment = 120
+
+// limit cuts s to at most n bytes on a character boundary, marking the cut.
+func limit(s string, n int) string {
+	if len(s) <= n {
+		return s
 	}
-	return fmt.Sprintf("ownerwall rule %d %s: ", r.Index, name)
+	cut := n - len("...")
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return s[:cut] + "..."
 }
 
 // sanitize keeps text safe inside an nft quoted string.

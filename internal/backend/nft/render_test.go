@@ -250,7 +250,7 @@ func TestNftStringLimits(t *testing.T) {
 			_, s := render(t, c.file, c.src)
 			if bad := nftLimits(s); len(bad) > 0 {
 				if c.bug != "" {
-					skipBug(t, c.bug)
+					fixedBug(t, c.bug)
 				}
 				t.Errorf("script breaks nft limits:\n%s", strings.Join(bad, "\n"))
 			}
@@ -282,7 +282,7 @@ func TestCgroupPathVerbatim(t *testing.T) {
 	s := Script(rs)
 	want := `socket cgroupv2 level 3 "` + path + `" meta skuid vmap @uid_profile_unit1`
 	if !has(s, "add rule inet ownerwall output "+want) {
-		skipBug(t, "render.go outputRules quotes the cgroup path with Go's %q, doubling its backslashes (\\x2d); nft takes them literally and finds no such cgroup")
+		fixedBug(t, "render.go outputRules quotes the cgroup path with Go's %q, doubling its backslashes (\\x2d); nft takes them literally and finds no such cgroup")
 		t.Errorf("output chain = %q\nwant the rule %q", outputRulesOf(s), want)
 	}
 }
