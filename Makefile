@@ -27,6 +27,15 @@ demo: deps build
 test: deps
 	$(GO) vet ./...
 	$(GO) test $(TESTFLAGS) ./...
+	$(MAKE) --no-print-directory fuzz FUZZTIME=10s
+
+# Fuzz the parser, the compiler+renderer and the importer for a fixed time
+# each (CI: 10s each); a crash fails and leaves the input in testdata/fuzz.
+FUZZTIME ?= 60s
+fuzz:
+	$(GO) test -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME) ./internal/policy
+	$(GO) test -run '^$$' -fuzz '^FuzzCompileRender$$' -fuzztime $(FUZZTIME) ./internal/backend/nft
+	$(GO) test -run '^$$' -fuzz '^FuzzImport$$' -fuzztime $(FUZZTIME) ./internal/importer
 
 unit:
 	$(GO) test $(TESTFLAGS) -short ./...

@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net/netip"
@@ -9,6 +10,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/ownerwall/ownerwall/internal/backend/nft"
 	"github.com/ownerwall/ownerwall/internal/explain"
 	"github.com/ownerwall/ownerwall/internal/ir"
 )
@@ -16,7 +18,7 @@ import (
 func (a *app) explainCommand() *cobra.Command {
 	var file, user, to, serve, unit string
 	var uid int64
-	var asJSON bool
+	var asJSON, live bool
 	cmd := &cobra.Command{
 		Use:   "explain",
 		Short: "The verdict for one connection attempt, the rule that decides it, and why",
@@ -63,7 +65,7 @@ func (a *app) explainCommand() *cobra.Command {
 					return fmt.Errorf("--unit: %w", err)
 				}
 			}
-			rs, err := a.load(ctx, file)
+			rs, err := a.explainRuleset(ctx, file, live)
 			if err != nil {
 				return err
 			}
@@ -101,7 +103,39 @@ func (a *app) explainCommand() *cobra.Command {
 	cmd.Flags().StringVar(&serve, "serve", "", "PORT/PROTO: accepting inbound connections on this local port")
 	cmd.Flags().StringVar(&unit, "unit", "", "the systemd unit the process runs in")
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print one JSON object")
+	cmd.Flags().BoolVar(&live, "live", false, "explain what is loaded now (the ruleset recorded at the last apply) instead of a policy file")
 	return cmd
+}
+
+// explainRuleset is the policy file's ruleset, or with live the one
+// recorded when the loaded ruleset was applied; a live table that was
+// changed since is reported, since explain cannot see hand edits.
+func (a *app) explainRuleset(ctx context.Context, file string, live bool) (*ir.Ruleset, error) {
+	if !live {
+		return a.load(ctx, file)
+	}
+	rec, err := a.store().LoadApplied()
+	if err != nil {
+		return nil, fmt.Errorf("--live: %w", err)
+	}
+	if rec.Ruleset == nil {
+		return nil, errors.New("--live: the state file holds no ruleset")
+	}
+	b, err := newBackend(rec.Backend)
+	if err != nil {
+		return nil, err
+	}
+	listing, err := b.Listing(ctx)
+	if err != nil {
+		return nil, err
+	}
+	switch {
+	case listing == "":
+		return nil, fmt.Errorf("--live: nothing is loaded (the ruleset applied %s is gone; ownerwall restore loads it)", rec.AppliedAt.Format("2006-01-02 15:04:05"))
+	case nft.Normalize(listing) != rec.Listing:
+		fmt.Fprintln(a.stderr, "ownerwall: warning: the live ruleset was changed since it was applied (see ownerwall status); explaining what was applied")
+	}
+	return rec.Ruleset, nil
 }
 
 // parseTo reads HOST:PORT/PROTO; the protocol defaults to tcp.

@@ -5,6 +5,7 @@
 package e2e
 
 import (
+	"os"
 	"strings"
 	"testing"
 
@@ -162,4 +163,13 @@ func (b backendCase) listShell() string {
 		return `nft list table inet ownerwall 2>/dev/null | sed -E 's/packets [0-9]+ bytes [0-9]+//'`
 	}
 	return `{ iptables-save -t filter; ip6tables-save -t filter; } 2>/dev/null | grep OWNERWALL | sed -E 's/\[[0-9]+:[0-9]+\]//'`
+}
+
+func readFile(t *testing.T, path string) string {
+	t.Helper()
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(data)
 }
