@@ -28,6 +28,9 @@ type backend interface {
 	// Snapshot is a script that puts the live ruleset back as it is now.
 	Snapshot(ctx context.Context) (string, error)
 	Counters(ctx context.Context) ([]nft.Counter, error)
+	// Update turns the loaded prev into next in place when only uid map
+	// elements differ; ok is false when it cannot (then Load).
+	Update(ctx context.Context, prev, next *ir.Ruleset) (changes int, ok bool, err error)
 }
 
 func newBackend(name string) (backend, error) {
@@ -72,6 +75,14 @@ func (nftBackend) Snapshot(ctx context.Context) (string, error) { return nft.Sna
 
 func (nftBackend) Counters(ctx context.Context) ([]nft.Counter, error) { return nft.Counters(ctx) }
 
+func (nftBackend) Update(ctx context.Context, prev, next *ir.Ruleset) (int, bool, error) {
+	script, changes, ok := nft.Update(prev, next)
+	if !ok || changes == 0 {
+		return 0, ok, nil
+	}
+	return changes, true, nft.Load(ctx, script, false)
+}
+
 // iptablesBackend drives iptables-restore and ip6tables-restore, legacy or
 // nf_tables, whichever the host's iptables is.
 type iptablesBackend struct{}
@@ -99,6 +110,11 @@ func (iptablesBackend) Flush(ctx context.Context) error { return iptables.Flush(
 func (iptablesBackend) Listing(ctx context.Context) (string, error) { return iptables.Listing(ctx) }
 
 func (iptablesBackend) Snapshot(ctx context.Context) (string, error) { return iptables.Snapshot(ctx) }
+
+// Update is not offered: xtables keeps uids in rules, not in a map.
+func (iptablesBackend) Update(context.Context, *ir.Ruleset, *ir.Ruleset) (int, bool, error) {
+	return 0, false, nil
+}
 
 func (iptablesBackend) Counters(ctx context.Context) ([]nft.Counter, error) {
 	cs, err := iptables.Counters(ctx)

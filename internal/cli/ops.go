@@ -174,7 +174,8 @@ func (a *app) apply(ctx context.Context, b backend, rs *ir.Ruleset, file string,
 	} else if err := st.RemovePending(); err != nil {
 		return err
 	}
-	if err := b.Load(ctx, rs); err != nil {
+	how, err := a.load1(ctx, b, rs)
+	if err != nil {
 		return err
 	}
 	listing, err := b.Listing(ctx)
@@ -196,12 +197,33 @@ func (a *app) apply(ctx context.Context, b backend, rs *ir.Ruleset, file string,
 		if err := a.spawnWatchdog(pending); err != nil {
 			return a.rollbackNow(ctx, pending, fmt.Errorf("cannot start the rollback timer: %w", err))
 		}
-		fmt.Fprintf(a.stdout, "applied %s (%s backend): %d rules, %d profiles; run `ownerwall confirm` before %s or it rolls back\n",
-			file, b.Name(), len(rs.Rules), len(rs.Profiles), pending.Deadline.Format(time.RFC3339))
+		fmt.Fprintf(a.stdout, "applied %s (%s backend): %d rules, %d profiles, %s; run `ownerwall confirm` before %s or it rolls back\n",
+			file, b.Name(), len(rs.Rules), len(rs.Profiles), how, pending.Deadline.Format(time.RFC3339))
 		return nil
 	}
-	fmt.Fprintf(a.stdout, "applied %s (%s backend): %d rules, %d profiles\n", file, b.Name(), len(rs.Rules), len(rs.Profiles))
+	fmt.Fprintf(a.stdout, "applied %s (%s backend): %d rules, %d profiles, %s\n", file, b.Name(), len(rs.Rules), len(rs.Profiles), how)
 	return nil
+}
+
+// load1 loads rs: in place, changing only uid map elements, when the live
+// ruleset is exactly the one last applied by this backend and only
+// memberships changed; else by replacing the whole ruleset. It says which.
+func (a *app) load1(ctx context.Context, b backend, rs *ir.Ruleset) (string, error) {
+	if rec, err := a.store().LoadApplied(); err == nil && rec.Backend == b.Name() && rec.Ruleset != nil {
+		if live, err := b.Listing(ctx); err == nil && live != "" && nft.Normalize(live) == rec.Listing {
+			n, ok, err := b.Update(ctx, rec.Ruleset, rs)
+			if err != nil {
+				return "", err
+			}
+			if ok {
+				return fmt.Sprintf("updated %d uid map elements in place", n), nil
+			}
+		}
+	}
+	if err := b.Load(ctx, rs); err != nil {
+		return "", err
+	}
+	return "replaced the whole ruleset", nil
 }
 
 func token() string {

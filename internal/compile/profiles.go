@@ -30,7 +30,38 @@ func buildDispatch(rs *ir.Ruleset) {
 		d.UIDs = partition(sets, pt)
 		rs.Dispatch = append(rs.Dispatch, d)
 	}
-	rs.Profiles = pt.profiles
+	rs.Profiles = stableOrder(pt.profiles, rs.Dispatch)
+}
+
+// stableOrder numbers profiles by their rule lists, not by the first uid
+// that has them: then moving an account between existing profiles (a
+// group membership change) changes one map element and no chain, and
+// apply can load just that element.
+func stableOrder(ps []ir.Profile, ds []ir.Dispatch) []ir.Profile {
+	sorted := append([]ir.Profile(nil), ps...)
+	sort.Slice(sorted, func(i, j int) bool { return lessInts(sorted[i].Rules, sorted[j].Rules) })
+	renumber := make([]int, len(ps))
+	for newID := range sorted {
+		renumber[sorted[newID].ID] = newID
+		sorted[newID].ID = newID
+	}
+	for di := range ds {
+		for ui := range ds[di].UIDs {
+			if p := ds[di].UIDs[ui].Profile; p >= 0 {
+				ds[di].UIDs[ui].Profile = renumber[p]
+			}
+		}
+	}
+	return sorted
+}
+
+func lessInts(a, b []int) bool {
+	for i := 0; i < len(a) && i < len(b); i++ {
+		if a[i] != b[i] {
+			return a[i] < b[i]
+		}
+	}
+	return len(a) < len(b)
 }
 
 // unitContexts returns the unit contexts, deepest first, then the default.

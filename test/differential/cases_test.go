@@ -16,10 +16,10 @@ import (
 var (
 	seedFlag     = flag.Int64("seed", 0, "differential: base seed (0: $OWNERWALL_DIFF_SEED, else from the time)")
 	policiesFlag = flag.Int("policies", 100, "differential: policies per backend")
-	attemptsFlag = flag.Int("attempts", 24, "differential: attempts per policy")
+	attemptsFlag = flag.Int("attempts", 32, "differential: attempts per policy")
 	onlyFlag     = flag.Int("only", -1, "differential: run only this policy index")
 	backendsFlag = flag.String("backends", "nft,iptables-nft", "differential: backends (nft, iptables-nft, iptables-legacy)")
-	labsFlag     = flag.Int("labs", 3, "differential: labs at a time per backend")
+	labsFlag     = flag.Int("labs", 4, "differential: labs at a time per backend")
 	timeoutFlag  = flag.Int("timeout-ms", 250, "differential: probe timeout")
 	shrinkFlag   = flag.Int("shrink", 2, "differential: mismatch classes to shrink per backend (one policy each)")
 	tolerateFlag = flag.String("tolerate", "", "differential: mismatch classes to log instead of failing, e.g. udp-answer")
@@ -90,10 +90,13 @@ func genCase(base int64, i, n int) (testCase, error) {
 		return tc, fmt.Errorf("generated policy %d (seed %d) does not compile: %v\n%s", i, seed, err, tc.Policy.yaml())
 	}
 	drops := 0
+	srcPorts := append([]int(nil), srcPortPool...)
 	for tries := 0; len(tc.Attempts) < n; tries++ {
-		a := g.attempt()
+		free := srcPorts
+		a := g.attempt(&srcPorts)
 		if predictsDrop(rs, a) {
 			if float64(drops+1) > maxDropShare*float64(n) && tries < 20*n {
+				srcPorts = free // not used after all
 				continue
 			}
 			drops++

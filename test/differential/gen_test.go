@@ -171,6 +171,7 @@ var principalPool = []string{
 	"alice", "user:bob", "carol", "dave", "user:erin", "frank", "gina", "root", "nobody",
 	"uid:0", "uid:1000", "uid:1500", "uid:4242", "uid:70000",
 	"uid:1000-1999", "uid:1001-1003", "uid:2000-4999", "uid:60000-80000", "uid:1-65533",
+	"uid:0-4294967294", "uid:65534-4294967294", "uid:4294967294",
 	"group:staff", "group:wheel", "group:ops", "gid:100", "gid:10", "gid:400", "gid:1000",
 	"everyone",
 }
@@ -377,8 +378,10 @@ func dial(addr string, port int, proto string) string {
 
 // attempt generates one attempt: a local process (an account, or a bare
 // uid) connecting to this host or strudel, or strudel connecting in to a
-// local listener.
-func (g *gen) attempt() attempt {
+// local listener. srcPorts are the local UDP ports still free for an
+// attempt to send from (ports no local listener holds, each used by one
+// attempt of a lab at most, since attempts run concurrently).
+func (g *gen) attempt(srcPorts *[]int) attempt {
 	var a attempt
 	a.Proto = []string{"tcp", "udp"}[g.r.Intn(2)]
 	if g.chance(0.3) {
@@ -403,5 +406,18 @@ func (g *gen) attempt() attempt {
 	}
 	a.Port = g.port()
 	a.Lab.To = dial(a.Addr, a.Port, a.Proto)
+	if a.Proto == "udp" && len(*srcPorts) > 0 && g.chance(0.2) {
+		// Sent from a port serve rules may name: both kinds of rule see it.
+		a.Lab.SrcPort = (*srcPorts)[0]
+		*srcPorts = (*srcPorts)[1:]
+	}
 	return a
+}
+
+func (a attempt) String() string {
+	s := a.Who + " -> " + a.Lab.To
+	if a.Lab.SrcPort != 0 {
+		s += fmt.Sprintf(" from local port %d", a.Lab.SrcPort)
+	}
+	return s
 }

@@ -91,7 +91,8 @@ func predictWith(rs *ir.Ruleset, a attempt, backend string, answerAsTo bool) pre
 		if a.Lab.UID == 0 {
 			uid = accountUIDs[a.Lab.User]
 		}
-		res := explain.Evaluate(rs, explain.Query{UID: uid, Dir: ir.To, Addr: addr, Port: uint16(a.Port), Proto: a.Proto}, isLocal)
+		q := explain.Query{UID: uid, Dir: ir.To, Addr: addr, Port: uint16(a.Port), Proto: a.Proto, SrcPort: uint16(a.Lab.SrcPort)}
+		res := explain.Evaluate(rs, q, isLocal)
 		p.To = &res
 		if res.Verdict != ir.Accept {
 			p.Expect = seen(backend, ir.To, a.Proto, res.Verdict)
@@ -154,15 +155,19 @@ func (p prediction) String() string {
 const ephemeralPort = 40000
 
 // answerQuery is a UDP listener's answer as the kernel sees it: a datagram
-// owned by the listener, sent to the client's address and ephemeral port
-// and from the listener's port. docs/policy.md: "A UDP datagram is both
+// owned by the listener, sent to the client's address and port (ephemeral,
+// or the one the attempt sent from) and from the listener's port. docs/policy.md: "A UDP datagram is both
 // sent to a port and from one, so both kinds of rule can decide it; the
 // first in policy order wins." explain's `to` query with SrcPort asks
 // exactly that (its serve query does not know the client's address). Only
 // for stateless policies: with conntrack, `to` rules see new flows only,
 // and an answer is not one.
 func answerQuery(a attempt, owner uint32) explain.Query {
-	return explain.Query{UID: owner, Dir: ir.To, Addr: clientAddr(a), Port: ephemeralPort, Proto: "udp", SrcPort: uint16(a.Port)}
+	port := uint16(ephemeralPort)
+	if a.Lab.SrcPort != 0 {
+		port = uint16(a.Lab.SrcPort)
+	}
+	return explain.Query{UID: owner, Dir: ir.To, Addr: clientAddr(a), Port: port, Proto: "udp", SrcPort: uint16(a.Port)}
 }
 
 // clientAddr is the address a listener answers to: strudel's in the

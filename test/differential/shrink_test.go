@@ -209,5 +209,5 @@ func describeShrunk(b backend, p genPolicy, f failure, r reproduction, runs int,
 	if f.apply {
 		return s + fmt.Sprintf("  apply error: %s\n", r.applyError)
 	}
-	return s + fmt.Sprintf("  attempt: %s -> %s\n  %s\n  kernel observed %s (%s)\n  class: %s\n", f.attempt.Who, f.attempt.Lab.To, r.pred, r.observed, r.detail, f.class)
+	return s + fmt.Sprintf("  attempt: %s\n  %s\n  kernel observed %s (%s)\n  class: %s\n", f.attempt, r.pred, r.observed, r.detail, f.class)
 }

@@ -20,7 +20,7 @@ import (
 //	ops (300):   primary of erin, no member list
 //	gid 400:     no group entry; primary gid of gina (gid:400 means her)
 //
-// uids 1500, 3000, 4242 and 70000 have no account: attempts run them as
+// uids 1500, 3000, 4242, 70000 and 4294967294 have no account: attempts run them as
 // bare uids (lab.Attempt.UID), and 4242 owns a listener.
 const (
 	passwd = `root:x:0:0:root:/root:/bin/sh
@@ -53,7 +53,12 @@ var accountUIDs = map[string]uint32{
 var accountNames = []string{"root", "alice", "bob", "carol", "dave", "erin", "frank", "gina", "nobody"}
 
 // bareUIDs have no account.
-var bareUIDs = []int{1500, 3000, 4242, 70000}
+// 4294967294 is the highest uid a process can have ((uid_t)-1 is none).
+var bareUIDs = []int{1500, 3000, 4242, 70000, 4294967294}
+
+// srcPortPool are the local UDP ports attempts may send from: no local
+// listener holds them.
+var srcPortPool = []int{portLo, portHi}
 
 // The port universe. Local listeners exist on 7001-7005 (tcp and udp, each
 // owned by someone else), 7000 and 7006 are closed here; strudel's are

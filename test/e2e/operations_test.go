@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"encoding/json"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -201,6 +202,51 @@ func TestRestore(t *testing.T) {
 			if stripCounters(s[i].Ruleset) != stripCounters(s[i-1].Ruleset) {
 				t.Errorf("a failed restore changed the ruleset")
 			}
+		}
+	})
+}
+
+// TestMembershipChangeUpdatesElementsOnly: adding an account to a group
+// and applying again changes uid map elements only: the table, its chains
+// and its counters stay (nft); the new member is treated as one at once.
+func TestMembershipChangeUpdatesElementsOnly(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, b backendCase) {
+		sc := world(`version: 1
+rules:
+  - {name: only wheel on 273, to: {host: local, tcp: 273}, except: ["group:wheel"], action: reject}
+`)
+		b.use(&sc)
+		listing := []string{"nft", "-a", "list", "ruleset"}
+		sc.AfterApply = [][]string{
+			listing,
+			{"sh", "-c", `sed 's/^wheel:x:10:admin7$/wheel:x:10:admin7,plebian/' $0/group > $0/group.new && cat $0/group.new > $0/group && getent group wheel`, "$DIR"},
+			append(self("apply", "-f", "$DIR/policy.yaml"), b.args...),
+			listing,
+			self("plan", "-f", "$DIR/policy.yaml"),
+		}
+		rep := netnstest.Expect(t, sc, []lab.Expectation{
+			exp("new member", "plebian", "127.0.0.1:273/tcp", "accept"),
+			exp("old member", "admin7", "127.0.0.1:273/tcp", "accept"),
+			exp("non-member", "outsider", "127.0.0.1:273/tcp", "reject"),
+		})
+		requireExits(t, rep, 0, 0, 0, 0, 0)
+		s := rep.Steps
+		if !strings.Contains(s[1].Output, "admin7,plebian") {
+			t.Fatalf("the group file did not change: %s", s[1].Output)
+		}
+		if b.name != "nft" {
+			if !strings.Contains(s[2].Output, "replaced the whole ruleset") {
+				t.Errorf("apply: %s", s[2].Output)
+			}
+			return
+		}
+		if !strings.Contains(s[2].Output, "in place") {
+			t.Errorf("apply did not update in place: %s", s[2].Output)
+		}
+		chains := regexp.MustCompile(`(?m)^\s*(table inet ownerwall|chain \S+|counter \S+) \{ # handle \d+$`)
+		before, after := chains.FindAllString(s[0].Output, -1), chains.FindAllString(s[3].Output, -1)
+		if len(before) < 4 || strings.Join(before, "\n") != strings.Join(after, "\n") {
+			t.Errorf("the table, chains or counters were recreated:\nbefore:\n%s\nafter:\n%s", strings.Join(before, "\n"), strings.Join(after, "\n"))
 		}
 	})
 }

@@ -67,22 +67,10 @@ func Build(tx *knftables.Transaction, rs *ir.Ruleset) {
 		addTail(tx, rs, name)
 	}
 
-	for i, d := range rs.Dispatch {
-		name := mapName(rs, i)
-		tx.Add(&knftables.Map{Name: name, Type: "uid : verdict", Flags: []knftables.SetFlag{knftables.IntervalFlag}})
-		for _, u := range d.UIDs {
-			verdict := ""
-			switch {
-			case u.Profile >= 0:
-				verdict = "goto " + profileChain(u.Profile)
-			case rs.Stateful:
-				verdict = "goto " + noRuleChain
-			case d.Unit != "":
-				verdict = "accept" // a unit socket must not fall through to the default map
-			default:
-				continue // no rule, outbound accept: nothing to do
-			}
-			tx.Add(&knftables.Element{Map: name, Key: []string{uidKey(u.Lo, u.Hi)}, Value: []string{verdict}})
+	for i := range rs.Dispatch {
+		tx.Add(&knftables.Map{Name: mapName(rs, i), Type: "uid : verdict", Flags: []knftables.SetFlag{knftables.IntervalFlag}})
+		for _, e := range elements(rs, i) {
+			tx.Add(e)
 		}
 	}
 
@@ -97,6 +85,28 @@ func Build(tx *knftables.Transaction, rs *ir.Ruleset) {
 	for _, text := range outputRules(rs) {
 		tx.Add(&knftables.Rule{Chain: outputChain, Rule: text})
 	}
+}
+
+// elements are the uid map entries of dispatch i.
+func elements(rs *ir.Ruleset, i int) []*knftables.Element {
+	d := rs.Dispatch[i]
+	name := mapName(rs, i)
+	var out []*knftables.Element
+	for _, u := range d.UIDs {
+		verdict := ""
+		switch {
+		case u.Profile >= 0:
+			verdict = "goto " + profileChain(u.Profile)
+		case rs.Stateful:
+			verdict = "goto " + noRuleChain
+		case d.Unit != "":
+			verdict = "accept" // a unit socket must not fall through to the default map
+		default:
+			continue // no rule, outbound accept: nothing to do
+		}
+		out = append(out, &knftables.Element{Map: name, Key: []string{uidKey(u.Lo, u.Hi)}, Value: []string{verdict}})
+	}
+	return out
 }
 
 // Flush queues the removal of ownerwall's table, whether or not it exists.
