@@ -30,8 +30,8 @@ func (a *app) planCommand() *cobra.Command {
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx := cmd.Context()
-			rec, err := a.store().LoadApplied()
-			if err != nil && !errors.Is(err, state.ErrNone) {
+			rec, err := a.lastApplied()
+			if err != nil {
 				return err
 			}
 			if !cmd.Flags().Changed("backend") && rec != nil {
@@ -84,19 +84,36 @@ func plan(rs *ir.Ruleset, script, live string, rec *state.Applied) planResult {
 		if rec.Script != script && len(res.Added) == 0 && len(res.Removed) == 0 {
 			res.Note = "the rendered ruleset differs (a new ownerwall version?) though its meaning does not"
 		}
-		gone, extra := diffLines(strings.Split(rec.Listing, "\n"), strings.Split(nft.Normalize(live), "\n"))
-		for _, l := range gone {
-			res.Drift = append(res.Drift, "- "+strings.TrimSpace(l))
-		}
-		for _, l := range extra {
-			res.Drift = append(res.Drift, "+ "+strings.TrimSpace(l))
-		}
+		res.Drift = drift(rec.Listing, live)
 		if rec.Script != script {
 			res.Changes = true
 		}
 	}
 	res.Changes = res.Changes || len(res.Added) > 0 || len(res.Removed) > 0 || len(res.Drift) > 0
 	return res
+}
+
+// lastApplied is the record of the last apply, nil if there is none.
+func (a *app) lastApplied() (*state.Applied, error) {
+	rec, err := a.store().LoadApplied()
+	if errors.Is(err, state.ErrNone) {
+		return nil, nil
+	}
+	return rec, err
+}
+
+// drift lists how the live ruleset differs from the one recorded at apply
+// ("- " recorded but gone, "+ " live but not applied), counters aside.
+func drift(recorded, live string) []string {
+	out := []string{}
+	gone, extra := diffLines(strings.Split(recorded, "\n"), strings.Split(nft.Normalize(live), "\n"))
+	for _, l := range gone {
+		out = append(out, "- "+strings.TrimSpace(l))
+	}
+	for _, l := range extra {
+		out = append(out, "+ "+strings.TrimSpace(l))
+	}
+	return out
 }
 
 // diffLines returns the lines only in a (removed) and only in b (added),

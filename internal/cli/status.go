@@ -1,9 +1,7 @@
 package cli
 
 import (
-	"errors"
 	"fmt"
-	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -32,8 +30,8 @@ func (a *app) statusCommand() *cobra.Command {
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx := cmd.Context()
-			rec, err := a.store().LoadApplied()
-			if err != nil && !errors.Is(err, state.ErrNone) {
+			rec, err := a.lastApplied()
+			if err != nil {
 				return err
 			}
 			name := "nft"
@@ -55,13 +53,7 @@ func (a *app) statusCommand() *cobra.Command {
 			if rec != nil {
 				res.Policy, res.AppliedAt = rec.Policy, &rec.AppliedAt
 				if live != "" {
-					gone, extra := diffLines(strings.Split(rec.Listing, "\n"), strings.Split(nft.Normalize(live), "\n"))
-					for _, l := range gone {
-						res.Drift = append(res.Drift, "- "+strings.TrimSpace(l))
-					}
-					for _, l := range extra {
-						res.Drift = append(res.Drift, "+ "+strings.TrimSpace(l))
-					}
+					res.Drift = drift(rec.Listing, live)
 				}
 			}
 			if p, err := a.store().LoadPending(); err == nil {

@@ -364,24 +364,8 @@ func (w *world) listen(ctx context.Context, l Listener) error {
 		return fmt.Errorf("lab: listener %+v: %w", l, err)
 	}
 	w.procs = append(w.procs, cmd)
-	ready := make(chan error, 1)
-	go func() {
-		line, err := bufio.NewReader(stdout).ReadString('\n')
-		if err == nil && strings.TrimSpace(line) != "ready" {
-			err = fmt.Errorf("said %q", line)
-		}
-		ready <- err
-		_, _ = io.Copy(io.Discard, stdout)
-	}()
-	select {
-	case err := <-ready:
-		if err != nil {
-			return fmt.Errorf("lab: listener %+v: %w", l, err)
-		}
-	case <-time.After(5 * time.Second):
-		return fmt.Errorf("lab: listener %+v did not start", l)
-	case <-ctx.Done():
-		return ctx.Err()
+	if err := WaitReady(ctx, stdout, 5*time.Second); err != nil {
+		return fmt.Errorf("lab: listener %+v: %w", l, err)
 	}
 	return nil
 }
@@ -489,4 +473,26 @@ func run(ctx context.Context, name string, args ...string) error {
 		return fmt.Errorf("lab: %s %s: %v: %s", name, strings.Join(args, " "), err, strings.TrimSpace(string(out)))
 	}
 	return nil
+}
+
+// WaitReady waits for a server started by the lab to print "ready" on r,
+// then drains r in the background.
+func WaitReady(ctx context.Context, r io.Reader, timeout time.Duration) error {
+	ready := make(chan error, 1)
+	go func() {
+		line, err := bufio.NewReader(r).ReadString('\n')
+		if err == nil && strings.TrimSpace(line) != "ready" {
+			err = fmt.Errorf("said %q", line)
+		}
+		ready <- err
+		_, _ = io.Copy(io.Discard, r)
+	}()
+	select {
+	case err := <-ready:
+		return err
+	case <-time.After(timeout):
+		return fmt.Errorf("not ready after %v", timeout)
+	case <-ctx.Done():
+		return ctx.Err()
+	}
 }
