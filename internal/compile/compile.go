@@ -36,7 +36,11 @@ func Compile(ctx context.Context, p *policy.Policy, env Env) (*ir.Ruleset, error
 			rule.Except = append(rule.Except, r.principal(ctx, ex))
 		}
 		rs.Rules = append(rs.Rules, rule)
+		if rule.Dir == ir.To && (rule.Match.AllProtocols || rule.Match.UDP != nil) {
+			rs.NewFlowsOnly = true
+		}
 	}
+	rs.NewFlowsOnly = rs.NewFlowsOnly || rs.Stateful
 	if len(r.problems) > 0 {
 		sort.SliceStable(r.problems, func(i, j int) bool {
 			a, b := r.problems[i], r.problems[j]

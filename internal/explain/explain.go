@@ -154,7 +154,7 @@ func destMatches(rs *ir.Ruleset, r *ir.Rule, q Query, isLocal LocalFunc) ([]stri
 	m := &r.Match
 	var why []string
 	if r.Dir != q.Dir {
-		return crossMatches(rs, r, q)
+		return crossMatches(r, q)
 	}
 	switch {
 	case m.AllProtocols:
@@ -197,7 +197,7 @@ func portReason(proto string, p *ir.Ports, port uint16) string {
 // crossMatches handles the one packet both kinds of rule can see: a UDP
 // datagram is sent to a port (to rules) and from a port (serve rules). TCP
 // connection attempts (SYN) and acceptances (SYN-ACK) are distinct packets.
-func crossMatches(rs *ir.Ruleset, r *ir.Rule, q Query) ([]string, bool) {
+func crossMatches(r *ir.Rule, q Query) ([]string, bool) {
 	if q.Proto != "udp" {
 		return nil, false
 	}
@@ -208,11 +208,7 @@ func crossMatches(rs *ir.Ruleset, r *ir.Rule, q Query) ([]string, bool) {
 		}
 		return nil, false
 	}
-	// A datagram sent from a served port goes to an unknown destination: a
-	// to rule decides it only if it takes every destination and, with
-	// conntrack in use, only new flows, which a server's reply is not.
-	if !rs.Stateful && m.AnyHost && (m.AllProtocols || (m.UDP != nil && m.UDP.Any)) {
-		return []string{"to rules see every UDP datagram sent to any host"}, true
-	}
+	// A server's answer from a served port is a reply: `to` rules on UDP
+	// see only new flows (conntrack's NEW), so they never decide it.
 	return nil, false
 }

@@ -37,7 +37,13 @@ type Ruleset struct {
 	// connections then pass through conntrack's ESTABLISHED,RELATED shortcut,
 	// which costs conntrack, so it is only used when needed.
 	Stateful bool
-	Rules    []Rule
+	// NewFlowsOnly: `to` rules on UDP and other non-TCP protocols see
+	// only the first packet of each flow (conntrack's NEW), so that a
+	// server's answers are never taken for connections it opens. Set when
+	// Stateful, and when any such rule exists; a policy of TCP rules only
+	// with outbound: accept loads no conntrack at all.
+	NewFlowsOnly bool
+	Rules        []Rule
 	Profiles []Profile
 	// Dispatch lists the uid maps: one per unit context (deepest cgroup
 	// first), then the default one (Unit == ""), always last.

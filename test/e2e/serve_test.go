@@ -66,3 +66,30 @@ rules:
 		netnstest.Expect(t, sc, ex)
 	})
 }
+
+// TestServerAnswersAreNotConnections: "plebian may send no UDP" stops the
+// datagrams plebian's processes start flows with, not the answers of
+// plebian's UDP server, with outbound accept as with drop.
+func TestServerAnswersAreNotConnections(t *testing.T) {
+	for _, outbound := range []string{"accept", "drop"} {
+		t.Run("outbound "+outbound, func(t *testing.T) {
+			forEachBackend(t, func(t *testing.T, b backendCase) {
+				sc := serveWorld(`version: 1
+outbound: ` + outbound + `
+rules:
+  - {name: plebian sends no udp, to: {udp: any}, who: [plebian], action: drop}
+  - {name: others may, to: {host: any}, except: [plebian], action: accept}
+`)
+				b.use(&sc)
+				ex := []lab.Expectation{
+					exp("plebian starts a flow", "plebian", lab.RemoteV4+":53/udp", "drop"),
+					exp("plebian starts a flow, v6", "plebian", "["+lab.RemoteV6+"]:53/udp", "drop"),
+					inbound("plebian's server answers", lab.HostV4+":8001/udp", "accept"),
+					inbound("plebian's server answers, v6", "["+lab.HostV6+"]:8001/udp", "accept"),
+					exp("a local client of plebian's server", "admin7", "127.0.0.1:8001/udp", "accept"),
+				}
+				netnstest.Expect(t, sc, ex)
+			})
+		})
+	}
+}

@@ -236,7 +236,7 @@ func (b *builder) ruleTexts(r *ir.Rule) []string {
 	} else {
 		addrs = b.addrMatches(m)
 		state := ""
-		if b.rs.Stateful {
+		if b.rs.NewFlowsOnly {
 			state = ctNew
 		}
 		if m.AllProtocols {

@@ -328,8 +328,8 @@ func checkSemantics(t *testing.T, rs *ir.Ruleset, sim4, sim6 *sim) {
 							if proto == "tcp" {
 								pk.syn, pk.ack = true, true
 							}
-							if rs.Stateful {
-								pk.ct = "ESTABLISHED"
+							if rs.NewFlowsOnly {
+								pk.ct = "ESTABLISHED" // a server answers: a reply
 							}
 							compare(t, s, pk, q, want)
 							checked++

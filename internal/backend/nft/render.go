@@ -202,7 +202,7 @@ func ruleTexts(rs *ir.Ruleset, r *ir.Rule) []string {
 		return out
 	}
 	state := ""
-	if rs.Stateful {
+	if rs.NewFlowsOnly {
 		state = ctNew
 	}
 	var protos []string
