@@ -9,8 +9,11 @@ import (
 // 127.0.0.1:Port run by root, and a client account that the last
 // per-account (shape A) or per-group (shape B) rule matches.
 const (
-	Port       = 5000
-	UIDBase    = 100000 // account i (0-based) has uid UIDBase+i+1
+	Port = 5000
+	// Account i (0-based) has uid UIDBase+2i+1: the uids in between belong
+	// to no account and are outside the policy, so that no uid map can
+	// fold the N accounts into one range.
+	UIDBase    = 100000
 	UsersGID   = 100    // every generated account's primary group
 	GroupBase  = 200000 // shape B: group bgK (K = 1..Slices) has gid GroupBase+K
 	Slices     = 20     // shape B: number of rules
@@ -54,7 +57,7 @@ type World struct {
 }
 
 func accountName(i int) string { return fmt.Sprintf("bu%06d", i+1) }
-func accountUID(i int) int     { return UIDBase + i + 1 }
+func accountUID(i int) int     { return UIDBase + 2*i + 1 }
 func groupName(k int) string   { return fmt.Sprintf("bg%02d", k) }
 func groupGID(k int) int       { return GroupBase + k }
 

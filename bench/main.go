@@ -63,6 +63,13 @@ func benchMain(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "bench:", err)
 		return 2
 	}
+	if opt.Write != "" {
+		if err := writeWorlds(opt); err != nil {
+			fmt.Fprintln(stderr, "bench:", err)
+			return 1
+		}
+		return 0
+	}
 	if os.Geteuid() != 0 {
 		fmt.Fprintln(stderr, "bench: needs root (it builds network namespaces; the host's firewall is never touched)")
 		return 2
@@ -98,11 +105,18 @@ type Options struct {
 	Pin      bool          `json:"pin"`      // client on CPU 0, server on CPU 1
 	Flavour  string        `json:"iptables_flavour"`
 	Timeout  time.Duration `json:"timeout_ns"` // bound on any one command (apply, load)
-	JSON     bool          `json:"-"`
-	Quick    bool          `json:"quick"`
+	// SeedTimeout bounds iptables-restore of the seed rules; past it (the
+	// nf_tables flavour is quadratic in rules per restore) the same rules
+	// are loaded through iptables-restore-translate and nft -f.
+	SeedTimeout   time.Duration `json:"seed_timeout_ns"`
+	MaxBackground float64       `json:"max_background"` // retry a sample when other processes used more of the machine
+	Retries       int           `json:"retries"`
+	JSON          bool          `json:"-"`
+	Quick         bool          `json:"quick"`
 
 	Ownerwall string `json:"-"` // prebuilt binary; "" builds cmd/ownerwall
 	Profile   string `json:"-"` // directory for CPU profiles of apply
+	Write     string `json:"-"` // only write the generated worlds there
 }
 
 // The configurations, in the order of the tables.
@@ -136,9 +150,13 @@ func parseFlags(args []string, stderr io.Writer) (*Options, error) {
 	pin := fs.Bool("pin", true, "pin the client to CPU 0 and the server to CPU 1 (when there are 2 or more)")
 	flavour := fs.String("flavour", "", "iptables flavour for the seed method and ownerwall iptables: legacy, nft, or empty for the host's")
 	timeout := fs.Duration("timeout", 15*time.Minute, "bound on any one command (apply, load)")
+	seedTimeout := fs.Duration("seed-timeout", 3*time.Minute, "bound on iptables-restore of the seed rules; past it, they are loaded with iptables-restore-translate | nft -f (nf_tables flavour)")
+	maxBG := fs.Float64("max-background", 0.05, "take a sample again when other processes used more than this share of all CPUs during it")
+	retries := fs.Int("retries", 3, "how many times a busy sample is taken again (the quietest is kept)")
 	asJSON := fs.Bool("json", false, "print the results as JSON instead of tables")
 	quick := fs.Bool("quick", false, "CI smoke: N = 10,100, short windows (well under 60 s)")
 	ow := fs.String("ownerwall", "", "ownerwall binary to measure (default: go build ./cmd/ownerwall)")
+	write := fs.String("write", "", "only write the generated files (passwd, group, policy.yaml, seed.rules) for each shape and N under this directory, and exit")
 	profile := fs.String("profile", "", "write CPU profiles of `ownerwall apply` (nft, iptables) and of the add-to-group re-apply to this directory")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
@@ -147,7 +165,8 @@ func parseFlags(args []string, stderr io.Writer) (*Options, error) {
 		return nil, fmt.Errorf("unexpected arguments %q", fs.Args())
 	}
 	opt := &Options{Duration: *duration, Warmup: *warmup, Runs: *runs, AddRuns: *addRuns, Conc: *conc, Pin: *pin,
-		Flavour: *flavour, Timeout: *timeout, JSON: *asJSON, Quick: *quick, Ownerwall: *ow, Profile: *profile}
+		Flavour: *flavour, Timeout: *timeout, JSON: *asJSON, Quick: *quick, Ownerwall: *ow, Profile: *profile,
+		SeedTimeout: *seedTimeout, MaxBackground: *maxBG, Retries: *retries, Write: *write}
 	set := map[string]bool{}
 	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
 	if *quick {
@@ -168,6 +187,9 @@ func parseFlags(args []string, stderr io.Writer) (*Options, error) {
 		}
 		if !set["timeout"] {
 			opt.Timeout = 30 * time.Second
+		}
+		if !set["retries"] {
+			opt.Retries = 0
 		}
 	}
 	for _, f := range strings.Split(*ns, ",") {
@@ -200,6 +222,9 @@ func parseFlags(args []string, stderr io.Writer) (*Options, error) {
 	case "", "legacy", "nft":
 	default:
 		return nil, fmt.Errorf("-flavour: %q is neither legacy nor nft", opt.Flavour)
+	}
+	if opt.Retries < 0 || opt.Retries > 20 {
+		return nil, errors.New("-retries: 0..20")
 	}
 	if opt.Runs < 1 || opt.Runs > 100 || opt.AddRuns < 1 || opt.AddRuns > 100 {
 		return nil, errors.New("-runs and -add-runs: 1..100")
@@ -268,4 +293,27 @@ func copyFile(src, dst string, mode os.FileMode) error {
 		return err
 	}
 	return os.WriteFile(dst, data, mode)
+}
+
+// writeWorlds writes the generated files of every (shape, N), to look at
+// or to replay one step by hand.
+func writeWorlds(opt *Options) error {
+	for _, shape := range opt.Shapes {
+		for _, n := range opt.Ns {
+			w := Generate(n, shape)
+			dir := filepath.Join(opt.Write, fmt.Sprintf("%s-%d", shape, n))
+			if err := os.MkdirAll(dir, 0o755); err != nil {
+				return err
+			}
+			files := map[string]string{"passwd": w.Passwd, "group": w.Group, "group.added": w.GroupAdded,
+				"policy.yaml": w.Policy, "seed.rules": w.Seed,
+				"client": fmt.Sprintf("uid=%d gid=%d groups=%v\n", w.ClientUID, w.ClientGID, w.ClientGroups)}
+			for name, content := range files {
+				if err := os.WriteFile(filepath.Join(dir, name), []byte(content), 0o644); err != nil {
+					return err
+				}
+			}
+		}
+	}
+	return nil
 }

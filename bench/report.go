@@ -58,14 +58,15 @@ func WriteTables(w io.Writer, res *Results) {
 
 	fmt.Fprintln(w, "Connection rate as a ratio to no firewall in the same run: median (min–max) of the runs")
 	fmt.Fprintln(w)
-	fmt.Fprintln(w, "| shape | N | no firewall, conn/s median (min–max) | seed method | ownerwall nft | ownerwall iptables |")
-	fmt.Fprintln(w, "|---|---:|---:|---:|---:|---:|")
+	fmt.Fprintln(w, "| shape | N | no firewall, conn/s median (min–max) | seed method | ownerwall nft | ownerwall iptables | other load (median, max) |")
+	fmt.Fprintln(w, "|---|---:|---:|---:|---:|---:|---:|")
 	for _, c := range res.Cases {
 		none := c.Rate[CfgNone]
 		row := fmt.Sprintf("| %s | %d | %.0f (%.0f–%.0f) |", c.Shape, c.N, none.Median, none.Min, none.Max)
 		for _, cfg := range []string{CfgSeed, CfgNft, CfgIptables} {
 			row += " " + ratioCell(c, cfg) + " |"
 		}
+		row += fmt.Sprintf(" %.0f%%, %.0f%% |", 100*c.Background.Median, 100*c.Background.Max)
 		fmt.Fprintln(w, row)
 	}
 	fmt.Fprintln(w)
@@ -84,7 +85,7 @@ func WriteTables(w io.Writer, res *Results) {
 			ms(n, func(a *ApplyInfo) float64 { return a.ListMS }),
 			ms(i, func(a *ApplyInfo) float64 { return a.ApplyMS }),
 			ms(i, func(a *ApplyInfo) float64 { return a.ReapplyMS }),
-			ms(s, func(a *ApplyInfo) float64 { return a.ApplyMS }),
+			seedMS(s, o),
 			mb(n, func(a *ApplyInfo) int64 { return a.ExportRSSKB }),
 			mb(n, func(a *ApplyInfo) int64 { return a.ApplyRSSKB }),
 			mb(i, func(a *ApplyInfo) int64 { return a.ApplyRSSKB }))
@@ -117,6 +118,14 @@ func WriteTables(w io.Writer, res *Results) {
 				bad = append(bad, fmt.Sprintf("shape %s N=%d %s: %s: got %s", c.Shape, c.N, ch.Config, ch.What, ch.Got))
 			}
 		}
+		if c.BusySamples > 0 {
+			bad = append(bad, fmt.Sprintf("shape %s N=%d: %d samples kept although other processes used more than %.0f%% of the CPUs (after %d retries in all)", c.Shape, c.N, c.BusySamples, 100*res.Options.MaxBackground, c.Retried))
+		}
+		for cfg, a := range c.Apply {
+			if a.Note != "" {
+				bad = append(bad, fmt.Sprintf("shape %s N=%d %s: %s", c.Shape, c.N, cfg, a.Note))
+			}
+		}
 		for cfg, e := range c.Errors {
 			bad = append(bad, fmt.Sprintf("shape %s N=%d %s: %d failed connection cycles during samples", c.Shape, c.N, cfg, e))
 		}
@@ -129,7 +138,7 @@ func WriteTables(w io.Writer, res *Results) {
 	if len(bad) == 0 {
 		fmt.Fprintln(w, "Checks: all passed (the measured uid connects in every configuration; a uid outside the policy is refused; an account added to a group connects after the re-apply).")
 	} else {
-		fmt.Fprintln(w, "Problems:")
+		fmt.Fprintln(w, "Notes and problems:")
 		for _, b := range bad {
 			fmt.Fprintln(w, "  - "+b)
 		}
@@ -159,6 +168,13 @@ func ms(a *ApplyInfo, f func(*ApplyInfo) float64) string {
 		return "—"
 	}
 	return fmt.Sprintf("%.0f", v)
+}
+
+func seedMS(a *ApplyInfo, o *Options) string {
+	if a != nil && a.TimedOut {
+		return fmt.Sprintf("> %s (timed out)", o.SeedTimeout)
+	}
+	return ms(a, func(a *ApplyInfo) float64 { return a.ApplyMS })
 }
 
 func mb(a *ApplyInfo, f func(*ApplyInfo) int64) string {

@@ -84,6 +84,9 @@ type Sample struct {
 	// FirstError is the first failure, if any (e.g. "connection refused"
 	// for a uid the configuration refuses).
 	FirstError string `json:"first_error,omitempty"`
+	// Background is the share of all CPUs that other processes used
+	// during the window (filled in by the coordinator).
+	Background float64 `json:"background,omitempty"`
 }
 
 // clientMain is the `__client` role: it prints one Sample as JSON.

@@ -54,7 +54,10 @@ type Response struct {
 	Error    string  `json:"error,omitempty"`
 	Exit     int     `json:"exit"`
 	WallMS   float64 `json:"wall_ms"`
-	MaxRSSKB int64   `json:"max_rss_kb"` // the child's (and its waited-for children's) peak RSS
+	MaxRSSKB int64   `json:"max_rss_kb"`        // the child's (and its waited-for children's) peak RSS
+	UserMS   float64 `json:"user_ms,omitempty"` // the child's CPU time
+	SysMS    float64 `json:"sys_ms,omitempty"`
+	Pid      int     `json:"pid,omitempty"` // setup: the listener's pid
 	Stdout   string  `json:"stdout,omitempty"`
 	Stderr   string  `json:"stderr,omitempty"`
 }
@@ -123,6 +126,9 @@ func (w *worldState) handle(req Request) Response {
 	case "setup":
 		if err := w.setup(req); err != nil {
 			return Response{Error: err.Error()}
+		}
+		if w.server != nil {
+			return Response{Pid: w.server.Process.Pid}
 		}
 		return Response{}
 	case "exec":
@@ -279,6 +285,8 @@ func (w *worldState) exec(req Request) Response {
 		if ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok {
 			resp.MaxRSSKB = ru.Maxrss
 		}
+		resp.UserMS = float64(cmd.ProcessState.UserTime().Microseconds()) / 1000
+		resp.SysMS = float64(cmd.ProcessState.SystemTime().Microseconds()) / 1000
 	}
 	resp.Stdout, resp.Stderr = clipText(stdout.String(), 1<<20), clipText(stderr.String(), 4096)
 	if ctx.Err() != nil {

@@ -44,7 +44,7 @@ type Ruleset struct {
 	// with outbound: accept loads no conntrack at all.
 	NewFlowsOnly bool
 	Rules        []Rule
-	Profiles []Profile
+	Profiles     []Profile
 	// Dispatch lists the uid maps: one per unit context (deepest cgroup
 	// first), then the default one (Unit == ""), always last.
 	Dispatch []Dispatch

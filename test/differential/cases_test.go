@@ -19,7 +19,7 @@ var (
 	attemptsFlag = flag.Int("attempts", 32, "differential: attempts per policy")
 	onlyFlag     = flag.Int("only", -1, "differential: run only this policy index")
 	backendsFlag = flag.String("backends", "nft,iptables-nft", "differential: backends (nft, iptables-nft, iptables-legacy)")
-	labsFlag     = flag.Int("labs", 4, "differential: labs at a time per backend")
+	labsFlag     = flag.Int("labs", 6, "differential: labs at a time per backend")
 	timeoutFlag  = flag.Int("timeout-ms", 250, "differential: probe timeout")
 	shrinkFlag   = flag.Int("shrink", 2, "differential: mismatch classes to shrink per backend (one policy each)")
 	tolerateFlag = flag.String("tolerate", "", "differential: mismatch classes to log instead of failing, e.g. udp-answer")

@@ -195,7 +195,8 @@ func runBackend(t *testing.T, bin string, b backend, base int64, cases []testCas
 			fails = true
 		} else {
 			for _, m := range o.mismatches {
-				fmt.Fprintf(&msg, "attempt: %s\n  %s\n  kernel observed %s (%s)\n  class: %s\n", m.attempt, m.pred, m.observed, m.detail, m.class)
+				ref, why := refPredict(o.tc.Policy, m.attempt, b.kind)
+				fmt.Fprintf(&msg, "attempt: %s\n  %s\n  reference model (docs/policy.md): %s (%s)\n  kernel observed %s (%s)\n  class: %s\n", m.attempt, m.pred, ref, why, m.observed, m.detail, m.class)
 				classes[m.class]++
 				if !tolerated(m.class) {
 					fails = true

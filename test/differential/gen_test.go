@@ -398,6 +398,11 @@ func (g *gen) attempt(srcPorts *[]int) attempt {
 	} else {
 		a.Who = g.pick(accountNames)
 		a.Lab.User = a.Who
+		if g.chance(0.1) {
+			// Carrying a group's gid without being a member (sg, newgrp,
+			// setgid): membership is by account, so nothing changes.
+			a.Lab.Gid = g.pick([]string{"10", "100", "300", "400"})
+		}
 	}
 	if g.chance(0.55) {
 		a.Addr = g.pick(localAddrs)
@@ -406,8 +411,10 @@ func (g *gen) attempt(srcPorts *[]int) attempt {
 	}
 	a.Port = g.port()
 	a.Lab.To = dial(a.Addr, a.Port, a.Proto)
-	if a.Proto == "udp" && len(*srcPorts) > 0 && g.chance(0.2) {
-		// Sent from a port serve rules may name: both kinds of rule see it.
+	if len(*srcPorts) > 0 && (*srcPorts)[0] != a.Port && g.chance(0.2) {
+		// Sent from a port serve rules may name: for UDP, both kinds of
+		// rule see the datagram; a TCP SYN is never a serve rule's. (Not to
+		// the same port: to this host, that would be the socket itself.)
 		a.Lab.SrcPort = (*srcPorts)[0]
 		*srcPorts = (*srcPorts)[1:]
 	}
@@ -415,7 +422,11 @@ func (g *gen) attempt(srcPorts *[]int) attempt {
 }
 
 func (a attempt) String() string {
-	s := a.Who + " -> " + a.Lab.To
+	s := a.Who
+	if a.Lab.Gid != "" {
+		s += " (with gid " + a.Lab.Gid + ", no supplementary groups)"
+	}
+	s += " -> " + a.Lab.To
 	if a.Lab.SrcPort != 0 {
 		s += fmt.Sprintf(" from local port %d", a.Lab.SrcPort)
 	}

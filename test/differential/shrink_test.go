@@ -209,5 +209,6 @@ func describeShrunk(b backend, p genPolicy, f failure, r reproduction, runs int,
 	if f.apply {
 		return s + fmt.Sprintf("  apply error: %s\n", r.applyError)
 	}
-	return s + fmt.Sprintf("  attempt: %s\n  %s\n  kernel observed %s (%s)\n  class: %s\n", f.attempt, r.pred, r.observed, r.detail, f.class)
+	ref, why := refPredict(p, f.attempt, b.kind)
+	return s + fmt.Sprintf("  attempt: %s\n  %s\n  reference model (docs/policy.md): %s (%s)\n  kernel observed %s (%s)\n  class: %s\n", f.attempt, r.pred, ref, why, r.observed, r.detail, f.class)
 }

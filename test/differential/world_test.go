@@ -56,7 +56,7 @@ var accountNames = []string{"root", "alice", "bob", "carol", "dave", "erin", "fr
 // 4294967294 is the highest uid a process can have ((uid_t)-1 is none).
 var bareUIDs = []int{1500, 3000, 4242, 70000, 4294967294}
 
-// srcPortPool are the local UDP ports attempts may send from: no local
+// srcPortPool are the local ports attempts may send from: no local
 // listener holds them.
 var srcPortPool = []int{portLo, portHi}
 
