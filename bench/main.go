@@ -27,6 +27,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/ownerwall/ownerwall/internal/cli"
 )
 
 func main() {
@@ -50,6 +52,10 @@ func runRole(args []string) (int, bool) {
 		return clientMain(args[1:]), true
 	case "__profile":
 		return profileMain(args[1:]), true
+	case "__work":
+		// ownerwall's detached worker, when __profile runs ownerwall's
+		// command line in this binary.
+		return cli.Main(context.Background(), args, os.Stdout, os.Stderr), true
 	}
 	return 0, false
 }

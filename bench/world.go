@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -307,6 +308,7 @@ func clipText(s string, n int) string {
 }
 
 func (w *worldState) close() {
+	defer killNamespace()
 	if w.server != nil {
 		_ = w.srvIn.Close()
 		done := make(chan struct{})
@@ -390,5 +392,30 @@ func (c *worldClient) close() {
 	case <-time.After(5 * time.Second):
 		_ = c.cmd.Process.Kill()
 		<-done
+	}
+}
+
+// killNamespace kills every other process in this network namespace: what
+// the world started and left behind (a timed-out command, ownerwall's
+// detached worker). The namespace is the world's own, so they are all the
+// benchmark's.
+func killNamespace() {
+	own, err := os.Readlink("/proc/self/ns/net")
+	if err != nil {
+		return
+	}
+	entries, err := os.ReadDir("/proc")
+	if err != nil {
+		return
+	}
+	self := os.Getpid()
+	for _, e := range entries {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil || pid == self {
+			continue
+		}
+		if ns, err := os.Readlink(fmt.Sprintf("/proc/%d/ns/net", pid)); err == nil && ns == own {
+			_ = unix.Kill(pid, unix.SIGKILL)
+		}
 	}
 }

@@ -45,7 +45,14 @@ type app struct {
 }
 
 // Main runs ownerwall with args and returns the process exit status.
-func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+func Main(ctx context.Context, args []string, stdout, stderr io.Writer) (code int) {
+	defer func() {
+		// A bug must still end in one line, not a stack trace.
+		if r := recover(); r != nil {
+			fmt.Fprintf(stderr, "ownerwall: internal error (please report it): %v\n", r)
+			code = 1
+		}
+	}()
 	a := &app{
 		stdout: stdout,
 		stderr: stderr,
