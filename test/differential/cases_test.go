@@ -22,7 +22,7 @@ var (
 	labsFlag     = flag.Int("labs", 6, "differential: labs at a time per backend")
 	timeoutFlag  = flag.Int("timeout-ms", 250, "differential: probe timeout")
 	shrinkFlag   = flag.Int("shrink", 2, "differential: mismatch classes to shrink per backend (one policy each)")
-	tolerateFlag = flag.String("tolerate", "", "differential: mismatch classes to log instead of failing, e.g. udp-answer")
+	tolerateFlag = flag.String("tolerate", "", "differential: mismatch classes to log instead of failing, e.g. explain,kernel")
 )
 
 var (

@@ -260,7 +260,7 @@ func runCase(ctx context.Context, bin string, b backend, tc testCase) outcome {
 	for j, a := range tc.Attempts {
 		r := rep.Results[j]
 		o.observed[r.Observed]++
-		if p, class := judge(rs, a, b.kind, r.Observed); class != "" {
+		if p, class := judge(rs, tc.Policy, a, b.kind, r.Observed); class != "" {
 			o.mismatches = append(o.mismatches, mismatch{attempt: a, pred: p, observed: r.Observed, detail: r.Detail, class: class})
 		}
 	}
@@ -285,7 +285,7 @@ func confirm(ctx context.Context, t *testing.T, bin string, b backend, o outcome
 	var out []mismatch
 	for j, m := range o.mismatches {
 		r := rep.Results[j]
-		if _, class := judge(rs, m.attempt, b.kind, r.Observed); class != "" {
+		if _, class := judge(rs, o.tc.Policy, m.attempt, b.kind, r.Observed); class != "" {
 			m.observed, m.detail, m.class = r.Observed, r.Detail, class
 			out = append(out, m)
 		} else {

@@ -10,7 +10,6 @@ import (
 	"github.com/ownerwall/ownerwall/internal/explain"
 	"github.com/ownerwall/ownerwall/internal/ident"
 	"github.com/ownerwall/ownerwall/internal/ir"
-	"github.com/ownerwall/ownerwall/internal/lab"
 	"github.com/ownerwall/ownerwall/internal/policy"
 )
 
@@ -77,13 +76,6 @@ type prediction struct {
 // errors for closed ports) pass: nothing of ownerwall filters input, and
 // packets without a socket are never subject to owner rules.
 func predict(rs *ir.Ruleset, a attempt, backend string) prediction {
-	return predictWith(rs, a, backend, false)
-}
-
-// predictWith is predict; with answerAsTo, a UDP answer in a stateless
-// policy is asked about as what it is in the kernel (see answerQuery)
-// instead of as explain's serve query.
-func predictWith(rs *ir.Ruleset, a attempt, backend string, answerAsTo bool) prediction {
 	var p prediction
 	addr := netip.MustParseAddr(a.Addr).Unmap()
 	if a.Lab.From != "remote" {
@@ -113,12 +105,7 @@ func predictWith(rs *ir.Ruleset, a attempt, backend string, answerAsTo bool) pre
 		return p
 	}
 	p.Note = fmt.Sprintf("local listener owned by uid %d", owner)
-	q := explain.Query{UID: owner, Dir: ir.Serve, Port: uint16(a.Port), Proto: a.Proto}
-	if answerAsTo && a.Proto == "udp" && !rs.Stateful {
-		q = answerQuery(a, owner)
-		p.Note += fmt.Sprintf("; its answer asked as a to query: to %s:%d from port %d", q.Addr, q.Port, q.SrcPort)
-	}
-	res := explain.Evaluate(rs, q, isLocal)
+	res := explain.Evaluate(rs, explain.Query{UID: owner, Dir: ir.Serve, Port: uint16(a.Port), Proto: a.Proto}, isLocal)
 	p.Serve = &res
 	p.Expect = seen(backend, ir.Serve, a.Proto, res.Verdict)
 	return p
@@ -149,62 +136,32 @@ func (p prediction) String() string {
 	return b.String()
 }
 
-// ephemeralPort stands for the client's source port, which the kernel
-// picks (32768-60999): no generated port list or range reaches it, so only
-// "any" and rules on every protocol match it.
-const ephemeralPort = 40000
-
-// answerQuery is a UDP listener's answer as the kernel sees it: a datagram
-// owned by the listener, sent to the client's address and port (ephemeral,
-// or the one the attempt sent from) and from the listener's port. docs/policy.md: "A UDP datagram is both
-// sent to a port and from one, so both kinds of rule can decide it; the
-// first in policy order wins." explain's `to` query with SrcPort asks
-// exactly that (its serve query does not know the client's address). Only
-// for stateless policies: with conntrack, `to` rules see new flows only,
-// and an answer is not one.
-func answerQuery(a attempt, owner uint32) explain.Query {
-	port := uint16(ephemeralPort)
-	if a.Lab.SrcPort != 0 {
-		port = uint16(a.Lab.SrcPort)
-	}
-	return explain.Query{UID: owner, Dir: ir.To, Addr: clientAddr(a), Port: port, Proto: "udp", SrcPort: uint16(a.Port)}
-}
-
-// clientAddr is the address a listener answers to: strudel's in the
-// attempt's family, or the source address this host picks for the local
-// destination (127.0.0.1 for all of 127.0.0.0/8).
-func clientAddr(a attempt) netip.Addr {
-	dst := netip.MustParseAddr(a.Addr).Unmap()
-	switch {
-	case a.Lab.From == "remote" && dst.Is4():
-		return netip.MustParseAddr(lab.RemoteV4)
-	case a.Lab.From == "remote":
-		return netip.MustParseAddr(lab.RemoteV6)
-	case netip.MustParsePrefix("127.0.0.0/8").Contains(dst):
-		return netip.MustParseAddr("127.0.0.1")
-	}
-	return dst
-}
-
-// Mismatch classes. classUDPAnswer: explain's serve query said the UDP
-// listener's answer passes (or not), the kernel did otherwise, and what
-// the kernel did is what the docs say when the answer is asked about as
-// the datagram it is (answerQuery): a `to` rule matched the answer's
-// destination. classUnexplained: anything else.
+// Mismatch classes, by what the reference model (reference_test.go: the
+// policy's meaning read from docs/policy.md, without the IR) says:
+//
+//   - classExplain: the kernel did what the docs say, explain did not:
+//     explain (or the compiler they share) is wrong;
+//   - classKernel: explain agrees with the docs, the kernel does not: a
+//     backend renders the policy wrongly (or the lab world misleads);
+//   - classUnexplained: all three differ.
 const (
-	classUDPAnswer   = "udp-answer"
+	classExplain     = "explain"
+	classKernel      = "kernel"
 	classUnexplained = "unexplained"
 )
 
 // judge compares an observation with explain's prediction and, when they
 // differ, names the class of the mismatch ("" when they agree).
-func judge(rs *ir.Ruleset, a attempt, backend, observed string) (prediction, string) {
-	p := predict(rs, a, backend)
-	switch {
-	case observed == p.Expect:
-		return p, ""
-	case observed == predictWith(rs, a, backend, true).Expect:
-		return p, classUDPAnswer
+func judge(rs *ir.Ruleset, p genPolicy, a attempt, backend, observed string) (prediction, string) {
+	pred := predict(rs, a, backend)
+	if observed == pred.Expect {
+		return pred, ""
 	}
-	return p, classUnexplained
+	switch ref, _ := refPredict(p, a, backend); ref {
+	case observed:
+		return pred, classExplain
+	case pred.Expect:
+		return pred, classKernel
+	}
+	return pred, classUnexplained
 }

@@ -26,16 +26,13 @@ func candidates(p genPolicy) []genPolicy {
 		add(func(c *genPolicy) bool { c.Rules = append(c.Rules[:i], c.Rules[i+1:]...); return len(c.Rules) > 0 })
 	}
 	for i, s := range p.Services {
-		add(func(c *genPolicy) bool {
-			used := false
+		add(func(c *genPolicy) bool { // inline the service where rules use it
 			for j := range c.Rules {
 				if c.Rules[j].Service == s.Name {
 					c.Rules[j].Service, c.Rules[j].Dest = "", s.Dest.clone()
-					used = true
 				}
 			}
 			c.Services = append(c.Services[:i], c.Services[i+1:]...)
-			_ = used
 			return true
 		})
 	}
@@ -154,8 +151,8 @@ func reproduce(ctx context.Context, bin string, b backend, p genPolicy, f failur
 	}
 	r.observed, r.detail = rep.Results[0].Observed, rep.Results[0].Detail
 	var c0, c1 string
-	r.pred, c0 = judge(rs, f.attempt, b.kind, rep.Results[0].Observed)
-	_, c1 = judge(rs, f.attempt, b.kind, rep.Results[1].Observed)
+	r.pred, c0 = judge(rs, p, f.attempt, b.kind, rep.Results[0].Observed)
+	_, c1 = judge(rs, p, f.attempt, b.kind, rep.Results[1].Observed)
 	r.reproduces = c0 == f.class && c1 == f.class
 	return r, true
 }
