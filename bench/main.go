@@ -22,10 +22,12 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"os/signal"
 	"path/filepath"
 	"runtime"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/ownerwall/ownerwall/internal/cli"
@@ -80,7 +82,10 @@ func benchMain(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "bench: needs root (it builds network namespaces; the host's firewall is never touched)")
 		return 2
 	}
-	ctx := context.Background()
+	// An interrupt cancels the run: the worlds are closed, and they kill
+	// what they started.
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
 	res, err := Run(ctx, opt, stderr)
 	if err != nil {
 		fmt.Fprintln(stderr, "bench:", err)
@@ -108,9 +113,12 @@ type Options struct {
 	Runs     int           `json:"runs"`     // samples per configuration
 	AddRuns  int           `json:"add_runs"` // add-to-group repetitions
 	Conc     int           `json:"conc"`     // client connections in flight
-	Pin      bool          `json:"pin"`      // client on CPU 0, server on CPU 1
-	Flavour  string        `json:"iptables_flavour"`
-	Timeout  time.Duration `json:"timeout_ns"` // bound on any one command (apply, load)
+	// Pin: "same" runs client and server on one CPU (the last), "split"
+	// the client on CPU 0 and the server on CPU 1, "none" lets the
+	// scheduler place them.
+	Pin     string        `json:"pin"`
+	Flavour string        `json:"iptables_flavour"`
+	Timeout time.Duration `json:"timeout_ns"` // bound on any one command (apply, load)
 	// SeedTimeout bounds iptables-restore of the seed rules; past it (the
 	// nf_tables flavour is quadratic in rules per restore) the same rules
 	// are loaded through iptables-restore-translate and nft -f.
@@ -153,7 +161,7 @@ func parseFlags(args []string, stderr io.Writer) (*Options, error) {
 	runs := fs.Int("runs", 5, "samples per configuration (interleaved; the median ratio is reported)")
 	addRuns := fs.Int("add-runs", 5, "add-to-group measurements per backend (median reported)")
 	conc := fs.Int("conc", 0, "client connections in flight (0: one per CPU)")
-	pin := fs.Bool("pin", true, "pin the client to CPU 0 and the server to CPU 1 (when there are 2 or more)")
+	pin := fs.String("pin", "same", "CPU placement: same (client and server on one CPU), split (client on CPU 0, server on CPU 1), none")
 	flavour := fs.String("flavour", "", "iptables flavour for the seed method and ownerwall iptables: legacy, nft, or empty for the host's")
 	timeout := fs.Duration("timeout", 15*time.Minute, "bound on any one command (apply, load)")
 	seedTimeout := fs.Duration("seed-timeout", 3*time.Minute, "bound on iptables-restore of the seed rules; past it, they are loaded with iptables-restore-translate | nft -f (nf_tables flavour)")
@@ -229,6 +237,11 @@ func parseFlags(args []string, stderr io.Writer) (*Options, error) {
 	default:
 		return nil, fmt.Errorf("-flavour: %q is neither legacy nor nft", opt.Flavour)
 	}
+	switch opt.Pin {
+	case "same", "split", "none":
+	default:
+		return nil, fmt.Errorf("-pin: %q is not same, split or none", opt.Pin)
+	}
 	if opt.Retries < 0 || opt.Retries > 20 {
 		return nil, errors.New("-retries: 0..20")
 	}
@@ -287,6 +300,7 @@ func prepare(opt *Options) (*tools, error) {
 		}
 	}
 	cmd := exec.Command(goBin, "build", "-o", t.ownerwall, "github.com/ownerwall/ownerwall/cmd/ownerwall")
+	cmd.Dir = moduleRoot()
 	if out, err := cmd.CombinedOutput(); err != nil {
 		return nil, fmt.Errorf("go build ./cmd/ownerwall: %v: %s", err, out)
 	}
@@ -322,4 +336,19 @@ func writeWorlds(opt *Options) error {
 		}
 	}
 	return nil
+}
+
+// moduleRoot is the source tree this binary was built from (so that a
+// copied bench binary still finds cmd/ownerwall), or "" for the current
+// directory.
+func moduleRoot() string {
+	_, file, _, ok := runtime.Caller(0)
+	if !ok {
+		return ""
+	}
+	root := filepath.Dir(filepath.Dir(file))
+	if _, err := os.Stat(filepath.Join(root, "go.mod")); err != nil {
+		return ""
+	}
+	return root
 }

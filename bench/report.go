@@ -53,7 +53,7 @@ func WriteTables(w io.Writer, res *Results) {
 	m := res.Machine
 	o := res.Options
 	fmt.Fprintf(w, "Machine: %d CPUs (%s), %d MB, kernel %s, %s, %s, %s\n", m.CPUs, m.CPUModel, m.MemMB, m.Kernel, m.Nft, m.Iptables, m.Go)
-	fmt.Fprintf(w, "Run: %d samples of %s per configuration (interleaved), %d connections in flight, pinned=%v, ownerwall %s, %s\n\n",
+	fmt.Fprintf(w, "Run: %d samples of %s per configuration (interleaved), %d connections in flight, CPU placement %s, ownerwall %s, %s\n\n",
 		o.Runs, o.Duration, o.Conc, o.Pin, m.Ownerwall, res.Started.Format("2006-01-02 15:04 UTC"))
 
 	fmt.Fprintln(w, "Connection rate as a ratio to no firewall in the same run: median (min–max) of the runs")
@@ -73,17 +73,19 @@ func WriteTables(w io.Writer, res *Results) {
 
 	fmt.Fprintln(w, "Apply (wall clock, ms; first apply on an empty namespace), compile, kernel load, memory")
 	fmt.Fprintln(w)
-	fmt.Fprintln(w, "| shape | N | nft apply | nft re-apply | export nft (compile+render) | nft -f alone | nft list | iptables apply | iptables re-apply | seed iptables-restore | compile peak RSS (export nft) | nft apply peak RSS | iptables apply peak RSS |")
-	fmt.Fprintln(w, "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+	fmt.Fprintln(w, "| shape | N | nft apply | nft apply CPU | nft re-apply | export nft (compile+render) | nft -f alone | nft list | iptables apply | iptables apply CPU | iptables re-apply | seed iptables-restore | compile peak RSS (export nft) | nft apply peak RSS | iptables apply peak RSS |")
+	fmt.Fprintln(w, "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
 	for _, c := range res.Cases {
 		n, i, s := c.Apply[CfgNft], c.Apply[CfgIptables], c.Apply[CfgSeed]
-		fmt.Fprintf(w, "| %s | %d | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", c.Shape, c.N,
+		fmt.Fprintf(w, "| %s | %d | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", c.Shape, c.N,
 			ms(n, func(a *ApplyInfo) float64 { return a.ApplyMS }),
+			ms(n, func(a *ApplyInfo) float64 { return a.ApplyCPUMS }),
 			ms(n, func(a *ApplyInfo) float64 { return a.ReapplyMS }),
 			ms(n, func(a *ApplyInfo) float64 { return a.ExportMS }),
 			ms(n, func(a *ApplyInfo) float64 { return a.KernelMS }),
 			ms(n, func(a *ApplyInfo) float64 { return a.ListMS }),
 			ms(i, func(a *ApplyInfo) float64 { return a.ApplyMS }),
+			ms(i, func(a *ApplyInfo) float64 { return a.ApplyCPUMS }),
 			ms(i, func(a *ApplyInfo) float64 { return a.ReapplyMS }),
 			seedMS(s, o),
 			mb(n, func(a *ApplyInfo) int64 { return a.ExportRSSKB }),
@@ -94,8 +96,8 @@ func WriteTables(w io.Writer, res *Results) {
 
 	fmt.Fprintln(w, "Adding one account to a group (one-line /etc/group change, then apply), shape B, ms: median (min–max)")
 	fmt.Fprintln(w)
-	fmt.Fprintln(w, "| N | ownerwall nft | ownerwall iptables |")
-	fmt.Fprintln(w, "|---:|---:|---:|")
+	fmt.Fprintln(w, "| N | ownerwall nft | (CPU) | ownerwall iptables | (CPU) |")
+	fmt.Fprintln(w, "|---:|---:|---:|---:|---:|")
 	for _, c := range res.Cases {
 		if c.Shape != ShapeB {
 			continue
@@ -103,9 +105,9 @@ func WriteTables(w io.Writer, res *Results) {
 		row := fmt.Sprintf("| %d |", c.N)
 		for _, cfg := range []string{CfgNft, CfgIptables} {
 			if st, ok := c.AddToGroup[cfg]; ok {
-				row += fmt.Sprintf(" %.1f (%.1f–%.1f) |", st.Median, st.Min, st.Max)
+				row += fmt.Sprintf(" %.1f (%.1f–%.1f) | %.1f |", st.Median, st.Min, st.Max, c.AddToGroupCPU[cfg].Median)
 			} else {
-				row += " — |"
+				row += " — | — |"
 			}
 		}
 		fmt.Fprintln(w, row)

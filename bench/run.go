@@ -43,6 +43,7 @@ type Case struct {
 	// removed again.
 	AddToGroup    map[string]Stats `json:"add_to_group_ms,omitempty"`
 	RemoveFromGrp map[string]Stats `json:"remove_from_group_ms,omitempty"`
+	AddToGroupCPU map[string]Stats `json:"add_to_group_cpu_ms,omitempty"` // user + system time of those applies
 	Checks        []Check          `json:"checks"`
 	// Background is the share of the machine's CPU that other processes
 	// used during the kept samples; BusySamples counts the kept samples
@@ -62,6 +63,11 @@ type ApplyInfo struct {
 	// ReapplyMS: the same policy again, replacing the live ruleset.
 	ReapplyMS  float64 `json:"reapply_ms,omitempty"`
 	ApplyRSSKB int64   `json:"apply_max_rss_kb"` // apply and its children (nft, getent, *tables-restore)
+	// ApplyCPUMS: user + system time of apply and everything it waited
+	// for (worker, nft, getent, *tables-restore): the work, whatever else
+	// the machine was doing.
+	ApplyCPUMS  float64 `json:"apply_cpu_ms"`
+	ExportCPUMS float64 `json:"export_cpu_ms,omitempty"`
 	// ExportMS and ExportRSSKB: `ownerwall export`, i.e. read, resolve,
 	// compile and render without the kernel: the compile's time and peak
 	// memory.
@@ -127,6 +133,15 @@ func Run(ctx context.Context, opt *Options, log io.Writer) (*Results, error) {
 		}
 	}
 	res := &Results{Machine: machine(), Options: opt, Started: time.Now().UTC()}
+	done := make(chan struct{})
+	defer close(done)
+	go func() {
+		select {
+		case <-ctx.Done():
+			terminateWorlds()
+		case <-done:
+		}
+	}()
 	for _, shape := range opt.Shapes {
 		for _, n := range opt.Ns {
 			if err := ctx.Err(); err != nil {
@@ -181,9 +196,15 @@ func runCase(ctx context.Context, opt *Options, t *tools, n int, shape Shape, lo
 		if err := cr.apply(cfg); err != nil {
 			return nil, err
 		}
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
 	}
 	cr.checks()
 	if err := cr.measure(ctx); err != nil {
+		return nil, err
+	}
+	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
 	if shape == ShapeB {
@@ -230,7 +251,7 @@ func (cr *caseRun) startWorld(cfg string) error {
 		return err
 	}
 	cr.worlds[cfg], cr.dirs[cfg] = wc, dir
-	server := append(cr.pinned(1), cr.t.self, "__server", "-port", strconv.Itoa(Port), "-threads", strconv.Itoa(cr.opt.Conc))
+	server := append(cr.pinned("server"), cr.t.self, "__server", "-port", strconv.Itoa(Port), "-threads", strconv.Itoa(cr.opt.Conc))
 	resp, err := wc.call(Request{Op: "setup", Dir: dir, Flavour: cr.opt.Flavour, Server: server})
 	if err == nil && resp.Error != "" {
 		err = fmt.Errorf("world %s: setup: %s", cfg, resp.Error)
@@ -239,9 +260,22 @@ func (cr *caseRun) startWorld(cfg string) error {
 	return err
 }
 
-// pinned is the prefix that pins a command to one CPU, if pinning is on.
-func (cr *caseRun) pinned(cpu int) []string {
-	if !cr.opt.Pin || runtime.NumCPU() < 2 {
+// pinned is the prefix that places the client or the server on a CPU.
+func (cr *caseRun) pinned(role string) []string {
+	n := runtime.NumCPU()
+	cpu := -1
+	switch cr.opt.Pin {
+	case "same":
+		cpu = n - 1
+	case "split":
+		if n >= 2 {
+			cpu = 0
+			if role == "server" {
+				cpu = 1
+			}
+		}
+	}
+	if cpu < 0 {
 		return nil
 	}
 	return []string{"taskset", "-c", strconv.Itoa(cpu)}
@@ -276,7 +310,7 @@ func (cr *caseRun) apply(cfg string) error {
 			return fail(err)
 		}
 		if !info.TimedOut {
-			info.ApplyMS, info.ApplyRSSKB = r.WallMS, r.MaxRSSKB
+			info.ApplyMS, info.ApplyRSSKB, info.ApplyCPUMS = r.WallMS, r.MaxRSSKB, r.UserMS+r.SysMS
 		}
 		if r, err = wc.run(to, "iptables-save", "-t", "filter"); err == nil {
 			info.ListMS = r.WallMS
@@ -291,14 +325,14 @@ func (cr *caseRun) apply(cfg string) error {
 		if err != nil {
 			return fail(err)
 		}
-		info.ExportMS, info.ExportRSSKB = r.WallMS, r.MaxRSSKB
+		info.ExportMS, info.ExportRSSKB, info.ExportCPUMS = r.WallMS, r.MaxRSSKB, r.UserMS+r.SysMS
 		if st, err := os.Stat(script); err == nil {
 			info.ScriptBytes = st.Size()
 		}
 		if r, err = wc.run(to, cr.ow("apply", "-f", policy, "--backend", cfg)...); err != nil {
 			return fail(err)
 		}
-		info.ApplyMS, info.ApplyRSSKB = r.WallMS, r.MaxRSSKB
+		info.ApplyMS, info.ApplyRSSKB, info.ApplyCPUMS = r.WallMS, r.MaxRSSKB, r.UserMS+r.SysMS
 		if info.ApplyMS > breakdownMax {
 			info.Note = fmt.Sprintf("apply took over %s: re-apply and the load/list breakdown were not measured", time.Duration(breakdownMax)*time.Millisecond)
 			break
@@ -321,6 +355,7 @@ func (cr *caseRun) apply(cfg string) error {
 		}
 	}
 	cr.c.Apply[cfg] = info
+	fmt.Fprintf(cr.log, "   %-9s cpu %8.1f ms\n", cfg, info.ApplyCPUMS)
 	fmt.Fprintf(cr.log, "   %-9s apply %8.1f ms  reapply %8.1f ms  export %8.1f ms  kernel %8.1f ms  list %8.1f ms  export rss %6.1f MB  apply rss %6.1f MB\n",
 		cfg, info.ApplyMS, info.ReapplyMS, info.ExportMS, info.KernelMS, info.ListMS, float64(info.ExportRSSKB)/1024, float64(info.ApplyRSSKB)/1024)
 	return nil
@@ -355,7 +390,7 @@ const breakdownMax = 60000
 // clientArgs runs the client as uid with primary gid and supplementary
 // groups (none: --clear-groups), pinned to CPU 0.
 func (cr *caseRun) clientArgs(uid, gid int, groups []int, extra ...string) []string {
-	args := append(cr.pinned(0), "setpriv", "--reuid", strconv.Itoa(uid), "--regid", strconv.Itoa(gid))
+	args := append(cr.pinned("client"), "setpriv", "--reuid", strconv.Itoa(uid), "--regid", strconv.Itoa(gid))
 	if len(groups) == 0 {
 		args = append(args, "--clear-groups")
 	} else {
@@ -568,7 +603,7 @@ func (cr *caseRun) quietSample(cfg string) (Sample, error) {
 // addToGroup times the re-apply after newbie is added to TargetGroup (a
 // one-line change of /etc/group), and after it is removed again.
 func (cr *caseRun) addToGroup() error {
-	cr.c.AddToGroup, cr.c.RemoveFromGrp = map[string]Stats{}, map[string]Stats{}
+	cr.c.AddToGroup, cr.c.RemoveFromGrp, cr.c.AddToGroupCPU = map[string]Stats{}, map[string]Stats{}, map[string]Stats{}
 	for _, cfg := range []string{CfgNft, CfgIptables} {
 		if !cr.applied(cfg) || cr.worlds[cfg] == nil {
 			continue
@@ -576,7 +611,7 @@ func (cr *caseRun) addToGroup() error {
 		wc := cr.worlds[cfg]
 		group := filepath.Join(cr.dirs[cfg], "group")
 		apply := cr.ow("apply", "-f", cr.path("policy.yaml"), "--backend", cfg)
-		var adds, removes []float64
+		var adds, removes, addCPU []float64
 		for i := range cr.opt.AddRuns {
 			for _, step := range []struct {
 				from string
@@ -590,6 +625,9 @@ func (cr *caseRun) addToGroup() error {
 					return err
 				}
 				*step.into = append(*step.into, r.WallMS)
+				if step.into == &adds {
+					addCPU = append(addCPU, r.UserMS+r.SysMS)
+				}
 				if i == 0 {
 					got := cr.probe(cfg, NewbieUID, UsersGID, nil)
 					if step.into == &adds {
@@ -601,6 +639,7 @@ func (cr *caseRun) addToGroup() error {
 			}
 		}
 		cr.c.AddToGroup[cfg], cr.c.RemoveFromGrp[cfg] = summarize(adds), summarize(removes)
+		cr.c.AddToGroupCPU[cfg] = summarize(addCPU)
 		fmt.Fprintf(cr.log, "   %-9s add to group: median %.1f ms (min %.1f, max %.1f); remove: median %.1f ms\n",
 			cfg, cr.c.AddToGroup[cfg].Median, cr.c.AddToGroup[cfg].Min, cr.c.AddToGroup[cfg].Max, cr.c.RemoveFromGrp[cfg].Median)
 	}

@@ -10,9 +10,11 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"os/signal"
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -81,7 +83,20 @@ func worldMain(args []string) int {
 		fmt.Fprintln(os.Stderr, "world:", err)
 		return 1
 	}
-	_ = unix.Prctl(unix.PR_SET_PDEATHSIG, uintptr(syscall.SIGKILL), 0, 0, 0)
+	// When the coordinator dies, or someone interrupts the world, kill
+	// everything it started, detached ownerwall workers included.
+	_ = unix.Prctl(unix.PR_SET_PDEATHSIG, uintptr(syscall.SIGTERM), 0, 0, 0)
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP)
+	go func() {
+		<-sigs
+		killNamespace()
+		os.Exit(1)
+	}()
+	if os.Getppid() == 1 {
+		killNamespace() // the coordinator died before the signal could be armed
+		return 1
+	}
 	w := &worldState{}
 	defer w.close()
 	in := bufio.NewScanner(os.Stdin)
@@ -338,7 +353,7 @@ func startWorld(name, self string) (*worldClient, error) {
 	}
 	cmd := exec.Command("unshare", "--net", "--mount", "--propagation", "private", "--", self, "__world", own)
 	cmd.Stderr = os.Stderr
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGTERM}
 	in, err := cmd.StdinPipe()
 	if err != nil {
 		return nil, err
@@ -352,7 +367,27 @@ func startWorld(name, self string) (*worldClient, error) {
 	}
 	sc := bufio.NewScanner(out)
 	sc.Buffer(make([]byte, 64<<10), 4<<20)
-	return &worldClient{name: name, cmd: cmd, in: in, out: sc}, nil
+	c := &worldClient{name: name, cmd: cmd, in: in, out: sc}
+	liveWorlds.Lock()
+	liveWorlds.m[c] = true
+	liveWorlds.Unlock()
+	return c, nil
+}
+
+// liveWorlds are the worlds not closed yet, for terminateWorlds.
+var liveWorlds = struct {
+	sync.Mutex
+	m map[*worldClient]bool
+}{m: map[*worldClient]bool{}}
+
+// terminateWorlds asks every live world to kill what it started and exit
+// (on an interrupt): whatever call is waiting on one then fails.
+func terminateWorlds() {
+	liveWorlds.Lock()
+	defer liveWorlds.Unlock()
+	for c := range liveWorlds.m {
+		_ = c.cmd.Process.Signal(syscall.SIGTERM)
+	}
 }
 
 func (c *worldClient) call(req Request) (Response, error) {
@@ -383,6 +418,9 @@ func (c *worldClient) run(timeout time.Duration, args ...string) (Response, erro
 }
 
 func (c *worldClient) close() {
+	liveWorlds.Lock()
+	delete(liveWorlds.m, c)
+	liveWorlds.Unlock()
 	_, _ = c.call(Request{Op: "quit"})
 	_ = c.in.Close()
 	done := make(chan struct{})

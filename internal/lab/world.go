@@ -233,6 +233,14 @@ func (w *world) buildRemote(ctx context.Context) error {
 		in("ip", "addr", "add", RemoteV4+"/24", "dev", "owpeer"),
 		in("ip", "-6", "addr", "add", RemoteV6+"/64", "dev", "owpeer", "nodad"),
 		in("ip", "link", "set", "owpeer", "up"),
+		// strudel answers every datagram to a closed port with an ICMP
+		// error: rate limits would turn quick attempts into timeouts.
+		in("sysctl", "-qw", "net.ipv4.icmp_ratelimit=0", "net.ipv6.icmp.ratelimit=0"),
+		{"sysctl", "-qw", "net.ipv4.icmp_ratelimit=0", "net.ipv6.icmp.ratelimit=0"},
+		// A neighbour solicitation sent while the peer's end was still
+		// coming up is lost; retry after 50 ms rather than the default 1 s.
+		{"sysctl", "-qw", "net.ipv6.neigh.owlan.retrans_time_ms=50"},
+		in("sysctl", "-qw", "net.ipv6.neigh.owpeer.retrans_time_ms=50"),
 	}
 	for _, s := range steps {
 		if err := run(ctx, s[0], s[1:]...); err != nil {
