@@ -120,8 +120,8 @@ type Options struct {
 	Flavour string        `json:"iptables_flavour"`
 	Timeout time.Duration `json:"timeout_ns"` // bound on any one command (apply, load)
 	// SeedTimeout bounds iptables-restore of the seed rules; past it (the
-	// nf_tables flavour is quadratic in rules per restore) the same rules
-	// are loaded through iptables-restore-translate and nft -f.
+	// nf_tables flavour slows down with every rule it adds) the same rules
+	// are loaded with nft -f, as iptables-nft would have stored them.
 	SeedTimeout   time.Duration `json:"seed_timeout_ns"`
 	MaxBackground float64       `json:"max_background"` // retry a sample when other processes used more of the machine
 	Retries       int           `json:"retries"`
@@ -164,7 +164,7 @@ func parseFlags(args []string, stderr io.Writer) (*Options, error) {
 	pin := fs.String("pin", "same", "CPU placement: same (client and server on one CPU), split (client on CPU 0, server on CPU 1), none")
 	flavour := fs.String("flavour", "", "iptables flavour for the seed method and ownerwall iptables: legacy, nft, or empty for the host's")
 	timeout := fs.Duration("timeout", 15*time.Minute, "bound on any one command (apply, load)")
-	seedTimeout := fs.Duration("seed-timeout", 3*time.Minute, "bound on iptables-restore of the seed rules; past it, they are loaded with iptables-restore-translate | nft -f (nf_tables flavour)")
+	seedTimeout := fs.Duration("seed-timeout", 3*time.Minute, "bound on iptables-restore of the seed rules; past it, the same rules are loaded with nft -f as iptables-nft stores them (nf_tables flavour)")
 	maxBG := fs.Float64("max-background", 0.05, "take a sample again when other processes used more than this share of all CPUs during it")
 	retries := fs.Int("retries", 3, "how many times a busy sample is taken again (the quietest is kept)")
 	asJSON := fs.Bool("json", false, "print the results as JSON instead of tables")
@@ -326,7 +326,7 @@ func writeWorlds(opt *Options) error {
 				return err
 			}
 			files := map[string]string{"passwd": w.Passwd, "group": w.Group, "group.added": w.GroupAdded,
-				"policy.yaml": w.Policy, "seed.rules": w.Seed,
+				"policy.yaml": w.Policy, "seed.rules": w.Seed, "seed.nft": w.SeedNft,
 				"client": fmt.Sprintf("uid=%d gid=%d groups=%v\n", w.ClientUID, w.ClientGID, w.ClientGroups)}
 			for name, content := range files {
 				if err := os.WriteFile(filepath.Join(dir, name), []byte(content), 0o644); err != nil {

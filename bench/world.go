@@ -12,6 +12,7 @@ import (
 	"os/exec"
 	"os/signal"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -306,6 +307,13 @@ func (w *worldState) exec(req Request) Response {
 	}
 	resp.Stdout, resp.Stderr = clipText(stdout.String(), 1<<20), clipText(stderr.String(), 4096)
 	if ctx.Err() != nil {
+		// What the command left running (ownerwall's detached worker and
+		// its nft or iptables-restore) must not eat the CPU of the samples.
+		keep := 0
+		if w.server != nil {
+			keep = w.server.Process.Pid
+		}
+		killNamespace(keep)
 		resp.Error = fmt.Sprintf("%s: timed out after %s", req.Args[0], timeout)
 	} else if err != nil && resp.Exit == 0 {
 		resp.Error = err.Error()
@@ -437,7 +445,7 @@ func (c *worldClient) close() {
 // the world started and left behind (a timed-out command, ownerwall's
 // detached worker). The namespace is the world's own, so they are all the
 // benchmark's.
-func killNamespace() {
+func killNamespace(keep ...int) {
 	own, err := os.Readlink("/proc/self/ns/net")
 	if err != nil {
 		return
@@ -449,7 +457,7 @@ func killNamespace() {
 	self := os.Getpid()
 	for _, e := range entries {
 		pid, err := strconv.Atoi(e.Name())
-		if err != nil || pid == self {
+		if err != nil || pid == self || slices.Contains(keep, pid) {
 			continue
 		}
 		if ns, err := os.Readlink(fmt.Sprintf("/proc/%d/ns/net", pid)); err == nil && ns == own {
