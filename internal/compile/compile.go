@@ -42,13 +42,7 @@ func Compile(ctx context.Context, p *policy.Policy, env Env) (*ir.Ruleset, error
 	}
 	rs.NewFlowsOnly = rs.NewFlowsOnly || rs.Stateful
 	if len(r.problems) > 0 {
-		sort.SliceStable(r.problems, func(i, j int) bool {
-			a, b := r.problems[i], r.problems[j]
-			if a.Line != b.Line {
-				return a.Line < b.Line
-			}
-			return a.Col < b.Col
-		})
+		r.problems.Sort()
 		return nil, r.problems
 	}
 	buildDispatch(rs)

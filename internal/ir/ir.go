@@ -161,3 +161,15 @@ func (d *Dispatch) ProfileOf(uid uint32) int {
 	}
 	return -1
 }
+
+// Serves reports whether any serve rule governs TCP, and UDP: those
+// packets must meet the profile before conntrack's reply shortcut.
+func (rs *Ruleset) Serves() (tcp, udp bool) {
+	for _, r := range rs.Rules {
+		if r.Dir == Serve {
+			tcp = tcp || r.Match.TCP != nil
+			udp = udp || r.Match.UDP != nil
+		}
+	}
+	return tcp, udp
+}

@@ -2,6 +2,7 @@ package policy
 
 import (
 	"fmt"
+	"sort"
 	"strings"
 )
 
@@ -54,4 +55,14 @@ func NewProblem(file string, pos Pos, format string, args ...any) *Problem {
 		pos = Pos{Line: 1, Col: 1}
 	}
 	return &Problem{File: file, Pos: pos, Msg: fmt.Sprintf(format, args...)}
+}
+
+// Sort orders problems by position, as a reader meets them.
+func (ps Problems) Sort() {
+	sort.SliceStable(ps, func(i, j int) bool {
+		if ps[i].Line != ps[j].Line {
+			return ps[i].Line < ps[j].Line
+		}
+		return ps[i].Col < ps[j].Col
+	})
 }

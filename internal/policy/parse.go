@@ -30,13 +30,7 @@ func Parse(file string, data []byte) (*Policy, error) {
 	p := &Policy{File: file, Outbound: Accept, Services: map[string]*Dest{}}
 	decodePolicy(c, root, p)
 	if len(c.problems) > 0 {
-		sort.SliceStable(c.problems, func(i, j int) bool {
-			a, b := c.problems[i], c.problems[j]
-			if a.Line != b.Line {
-				return a.Line < b.Line
-			}
-			return a.Col < b.Col
-		})
+		c.problems.Sort()
 		return nil, c.problems
 	}
 	return p, nil

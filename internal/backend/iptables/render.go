@@ -100,7 +100,7 @@ func (b *builder) add(name string, rules ...string) {
 func build(rs *ir.Ruleset, v6 bool) []chain {
 	b := &builder{rs: rs, v6: v6, index: map[string]int{}}
 	b.add(MainChain)
-	serveTCP, serveUDP := serves(rs)
+	serveTCP, serveUDP := rs.Serves()
 
 	// Packets without a socket are not subject to owner rules.
 	b.add(MainChain, "-m owner ! --socket-exists -m comment --comment "+quote("ownerwall: no socket, no owner")+" -j RETURN")
@@ -168,16 +168,6 @@ func build(rs *ir.Ruleset, v6 bool) []chain {
 		b.add(root, t.spine(ranges, true)...)
 	}
 	return b.chains
-}
-
-func serves(rs *ir.Ruleset) (tcp, udp bool) {
-	for _, r := range rs.Rules {
-		if r.Dir == ir.Serve {
-			tcp = tcp || r.Match.TCP != nil
-			udp = udp || r.Match.UDP != nil
-		}
-	}
-	return tcp, udp
 }
 
 // tail ends a profile chain: replies pass (stateful only), then the

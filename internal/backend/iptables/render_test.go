@@ -370,7 +370,7 @@ func checkSemantics(t *testing.T, rs *ir.Ruleset, sim4, sim6 *sim) {
 		}
 		// Replies leave at once, in the main chain, unless a serve rule
 		// must see them: SYN-ACKs (serve tcp) and UDP (serve udp).
-		serveTCP, serveUDP := serves(rs)
+		serveTCP, serveUDP := rs.Serves()
 		for _, pk := range []packet{
 			{proto: "icmp"},
 			{proto: "udp", sport: 40000, dport: 40001},

@@ -116,7 +116,7 @@ func Flush(tx *knftables.Transaction) {
 }
 
 func outputRules(rs *ir.Ruleset) []string {
-	serveTCP, serveUDP := serves(rs)
+	serveTCP, serveUDP := rs.Serves()
 	var out []string
 	if rs.Stateful {
 		out = append(out, "icmpv6 type { nd-router-solicit, nd-router-advert, nd-neighbor-solicit, nd-neighbor-advert, nd-redirect } accept")
@@ -146,16 +146,6 @@ func outputRules(rs *ir.Ruleset) []string {
 		out = append(out, vmap)
 	}
 	return out
-}
-
-func serves(rs *ir.Ruleset) (tcp, udp bool) {
-	for _, r := range rs.Rules {
-		if r.Dir == ir.Serve {
-			tcp = tcp || r.Match.TCP != nil
-			udp = udp || r.Match.UDP != nil
-		}
-	}
-	return tcp, udp
 }
 
 // addTail ends a profile chain: replies pass (stateful only), then the
