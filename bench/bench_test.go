@@ -128,7 +128,7 @@ func TestSmoke(t *testing.T) {
 		}
 		t.Skip("needs root (network namespaces)")
 	}
-	for _, c := range []string{"unshare", "setpriv", "nft", "iptables-restore", "ip", "getent"} {
+	for _, c := range []string{"unshare", "setpriv", "nft", "iptables-restore", "ip", "getent", "taskset"} {
 		if _, err := exec.LookPath(c); err != nil {
 			if os.Getenv("CI") == "true" {
 				t.Fatalf("CI=true: needs %s", c)

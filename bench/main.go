@@ -52,6 +52,8 @@ func runRole(args []string) (int, bool) {
 		return serverMain(args[1:]), true
 	case "__client":
 		return clientMain(args[1:]), true
+	case "__mclient":
+		return mclientMain(args[1:]), true
 	case "__profile":
 		return profileMain(args[1:]), true
 	case "__work":
@@ -70,6 +72,19 @@ func benchMain(args []string, stdout, stderr io.Writer) int {
 		}
 		fmt.Fprintln(stderr, "bench:", err)
 		return 2
+	}
+	if opt.From != "" {
+		data, err := os.ReadFile(opt.From)
+		var res Results
+		if err == nil {
+			err = json.Unmarshal(data, &res)
+		}
+		if err != nil {
+			fmt.Fprintln(stderr, "bench: -from:", err)
+			return 1
+		}
+		WriteTables(stdout, &res)
+		return 0
 	}
 	if opt.Write != "" {
 		if err := writeWorlds(opt); err != nil {
@@ -110,9 +125,14 @@ type Options struct {
 	Configs  []string      `json:"configs"`
 	Duration time.Duration `json:"duration_ns"` // one sample's window
 	Warmup   time.Duration `json:"warmup_ns"`
-	Runs     int           `json:"runs"`     // samples per configuration
-	AddRuns  int           `json:"add_runs"` // add-to-group repetitions
-	Conc     int           `json:"conc"`     // client connections in flight
+	Runs     int           `json:"runs"` // samples per configuration
+	// Interleave: "slice" measures every configuration in one client
+	// process that switches between the worlds every Slice; "process"
+	// runs one client process per sample (setpriv), configurations in turn.
+	Interleave string        `json:"interleave"`
+	Slice      time.Duration `json:"slice_ns"`
+	AddRuns    int           `json:"add_runs"` // add-to-group repetitions
+	Conc       int           `json:"conc"`     // client connections in flight
 	// Pin: "same" runs client and server on one CPU (the last), "split"
 	// the client on CPU 0 and the server on CPU 1, "none" lets the
 	// scheduler place them.
@@ -131,20 +151,23 @@ type Options struct {
 	Ownerwall string `json:"-"` // prebuilt binary; "" builds cmd/ownerwall
 	Profile   string `json:"-"` // directory for CPU profiles of apply
 	Write     string `json:"-"` // only write the generated worlds there
+	From      string `json:"-"` // only print the tables of this saved result
 }
 
 // The configurations, in the order of the tables.
 const (
 	CfgNone     = "none"
+	CfgHook     = "hook" // an nftables output chain with no rules: the price of any nft firewall
 	CfgSeed     = "seed"
 	CfgNft      = "nft"
 	CfgIptables = "iptables"
 )
 
-var allConfigs = []string{CfgNone, CfgSeed, CfgNft, CfgIptables}
+var allConfigs = []string{CfgNone, CfgHook, CfgSeed, CfgNft, CfgIptables}
 
 var cfgTitle = map[string]string{
 	CfgNone:     "no firewall",
+	CfgHook:     "empty nft output chain",
 	CfgSeed:     "seed method (iptables)",
 	CfgNft:      "ownerwall nft",
 	CfgIptables: "ownerwall iptables",
@@ -155,12 +178,14 @@ func parseFlags(args []string, stderr io.Writer) (*Options, error) {
 	fs.SetOutput(stderr)
 	ns := fs.String("n", "10,100,1000,10000,100000", "numbers of accounts, comma-separated")
 	shapes := fs.String("shapes", "A,B", "policy shapes: A (one rule per account), B (20 rules over uid ranges and groups)")
-	configs := fs.String("configs", strings.Join(allConfigs, ","), "configurations to measure (none is always measured: ratios need it)")
+	configs := fs.String("configs", strings.Join(allConfigs, ","), "configurations to measure: none, hook (an empty nft output chain), seed, nft, iptables (none is always measured: ratios need it)")
 	duration := fs.Duration("duration", time.Second, "one sample's window")
 	warmup := fs.Duration("warmup", 300*time.Millisecond, "discarded warm-up window per configuration")
-	runs := fs.Int("runs", 5, "samples per configuration (interleaved; the median ratio is reported)")
+	runs := fs.Int("runs", 9, "samples per configuration (interleaved; the median ratio is reported)")
+	interleave := fs.String("interleave", "slice", "slice: one client switches between the configurations' namespaces every -slice; process: one client process per sample, configurations in turn")
+	slice := fs.Duration("slice", 20*time.Millisecond, "with -interleave slice: time in one configuration before switching")
 	addRuns := fs.Int("add-runs", 5, "add-to-group measurements per backend (median reported)")
-	conc := fs.Int("conc", 0, "client connections in flight (0: one per CPU)")
+	conc := fs.Int("conc", 1, "client connections in flight (one thread each)")
 	pin := fs.String("pin", "same", "CPU placement: same (client and server on one CPU), split (client on CPU 0, server on CPU 1), none")
 	flavour := fs.String("flavour", "", "iptables flavour for the seed method and ownerwall iptables: legacy, nft, or empty for the host's")
 	timeout := fs.Duration("timeout", 15*time.Minute, "bound on any one command (apply, load)")
@@ -170,6 +195,7 @@ func parseFlags(args []string, stderr io.Writer) (*Options, error) {
 	asJSON := fs.Bool("json", false, "print the results as JSON instead of tables")
 	quick := fs.Bool("quick", false, "CI smoke: N = 10,100, short windows (well under 60 s)")
 	ow := fs.String("ownerwall", "", "ownerwall binary to measure (default: go build ./cmd/ownerwall)")
+	from := fs.String("from", "", "print the tables of a saved -json result and exit")
 	write := fs.String("write", "", "only write the generated files (passwd, group, policy.yaml, seed.rules) for each shape and N under this directory, and exit")
 	profile := fs.String("profile", "", "write CPU profiles of `ownerwall apply` (nft, iptables) and of the add-to-group re-apply to this directory")
 	if err := fs.Parse(args); err != nil {
@@ -180,7 +206,8 @@ func parseFlags(args []string, stderr io.Writer) (*Options, error) {
 	}
 	opt := &Options{Duration: *duration, Warmup: *warmup, Runs: *runs, AddRuns: *addRuns, Conc: *conc, Pin: *pin,
 		Flavour: *flavour, Timeout: *timeout, JSON: *asJSON, Quick: *quick, Ownerwall: *ow, Profile: *profile,
-		SeedTimeout: *seedTimeout, MaxBackground: *maxBG, Retries: *retries, Write: *write}
+		SeedTimeout: *seedTimeout, MaxBackground: *maxBG, Retries: *retries, Write: *write,
+		Interleave: *interleave, Slice: *slice, From: *from}
 	set := map[string]bool{}
 	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
 	if *quick {
@@ -226,16 +253,22 @@ func parseFlags(args []string, stderr io.Writer) (*Options, error) {
 		c := strings.TrimSpace(f)
 		switch c {
 		case CfgNone:
-		case CfgSeed, CfgNft, CfgIptables:
+		case CfgHook, CfgSeed, CfgNft, CfgIptables:
 			opt.Configs = append(opt.Configs, c)
 		default:
-			return nil, fmt.Errorf("-configs: unknown configuration %q (none, seed, nft, iptables)", c)
+			return nil, fmt.Errorf("-configs: unknown configuration %q (none, hook, seed, nft, iptables)", c)
 		}
 	}
 	switch opt.Flavour {
 	case "", "legacy", "nft":
 	default:
 		return nil, fmt.Errorf("-flavour: %q is neither legacy nor nft", opt.Flavour)
+	}
+	if opt.Interleave != "slice" && opt.Interleave != "process" {
+		return nil, fmt.Errorf("-interleave: %q is neither slice nor process", opt.Interleave)
+	}
+	if opt.Slice < time.Millisecond || opt.Slice > opt.Duration {
+		return nil, errors.New("-slice: [1ms, -duration]")
 	}
 	switch opt.Pin {
 	case "same", "split", "none":
@@ -250,9 +283,6 @@ func parseFlags(args []string, stderr io.Writer) (*Options, error) {
 	}
 	if opt.Duration <= 0 || opt.Duration > time.Minute || opt.Warmup < 0 || opt.Warmup > time.Minute {
 		return nil, errors.New("-duration: (0, 1m]; -warmup: [0, 1m]")
-	}
-	if opt.Conc == 0 {
-		opt.Conc = runtime.NumCPU()
 	}
 	if opt.Conc < 1 || opt.Conc > 256 {
 		return nil, errors.New("-conc: 1..256")
@@ -270,7 +300,7 @@ type tools struct {
 // prepare copies this binary where the client's uid can execute it, and
 // builds (or copies) ownerwall.
 func prepare(opt *Options) (*tools, error) {
-	for _, c := range []string{"unshare", "setpriv", "ip", "nft", "iptables-restore", "getent"} {
+	for _, c := range []string{"unshare", "setpriv", "ip", "nft", "iptables-restore", "getent", "taskset"} {
 		if _, err := exec.LookPath(c); err != nil {
 			return nil, fmt.Errorf("needs %s: %w", c, err)
 		}

@@ -2,40 +2,46 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"os"
+	"os/exec"
 	"runtime"
 	"runtime/pprof"
+	"strconv"
 	"strings"
 	"time"
 
-	"github.com/ownerwall/ownerwall/internal/backend/iptables"
-	"github.com/ownerwall/ownerwall/internal/backend/nft"
 	"github.com/ownerwall/ownerwall/internal/cli"
-	"github.com/ownerwall/ownerwall/internal/compile"
-	"github.com/ownerwall/ownerwall/internal/ident"
-	"github.com/ownerwall/ownerwall/internal/ir"
-	"github.com/ownerwall/ownerwall/internal/policy"
-	"github.com/ownerwall/ownerwall/internal/state"
 )
 
 // profileMain is the `__profile` role, run inside a world: the ownerwall
 // command line given after "--", in process, under the CPU profiler (what
 // the product spends its own CPU on; time spent waiting for nft, getent or
-// iptables-restore shows up as os/exec waits). With -trace it then runs the
-// same apply again phase by phase, through the product's own packages, and
-// writes how long each phase took: where the wall-clock time goes.
+// iptables-restore shows up as waits). With -trace and -ownerwall it then
+// runs the same command line again with the real binary under
+// strace -f, and writes when each process it started (worker, getent, nft,
+// *tables-restore, *tables-save) ran: where the wall-clock time goes.
 func profileMain(args []string) int {
 	fs := flag.NewFlagSet("__profile", flag.ContinueOnError)
 	cpu := fs.String("cpu", "", "CPU profile output")
-	mem := fs.String("mem", "", "heap profile output (after the command)")
-	trace := fs.String("trace", "", "phase timings output (apply only)")
+	mem := fs.String("mem", "", "allocation profile output (after the command)")
+	trace := fs.String("trace", "", "process timeline output (needs strace and -ownerwall)")
+	ow := fs.String("ownerwall", "", "ownerwall binary, for -trace")
+	before := fs.String("before", "", "shell command to run before each of the two runs (e.g. to rewrite /etc/group)")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
 	cmdArgs := fs.Args()
 	ctx := context.Background()
+	if *before != "" {
+		if out, err := exec.Command("sh", "-c", *before).CombinedOutput(); err != nil {
+			fmt.Fprintf(os.Stderr, "-before: %v: %s\n", err, out)
+			return 1
+		}
+	}
 	if *cpu != "" {
 		f, err := os.Create(*cpu)
 		if err != nil {
@@ -49,7 +55,7 @@ func profileMain(args []string) int {
 		}
 	}
 	start := time.Now()
-	code := cli.Main(ctx, cmdArgs, os.Stdout, os.Stderr)
+	code := cli.Main(ctx, cmdArgs, io.Discard, os.Stderr)
 	wall := time.Since(start)
 	if *cpu != "" {
 		pprof.StopCPUProfile()
@@ -62,91 +68,85 @@ func profileMain(args []string) int {
 			f.Close()
 		}
 	}
-	fmt.Fprintf(os.Stderr, "ownerwall %s: exit %d, %.1f ms, %.1f MB allocated, heap peak ~%.1f MB\n",
+	fmt.Fprintf(os.Stderr, "ownerwall %s: exit %d, %.1f ms, %.1f MB allocated, heap ~%.1f MB\n",
 		strings.Join(cmdArgs, " "), code, float64(wall.Microseconds())/1000, float64(ms.TotalAlloc)/(1<<20), float64(ms.HeapSys)/(1<<20))
-	if *trace != "" && len(cmdArgs) > 0 && cmdArgs[0] == "apply" {
-		if err := phases(ctx, cmdArgs[1:], *trace); err != nil {
-			fmt.Fprintln(os.Stderr, "phases:", err)
+	if *trace != "" && *ow != "" {
+		if *before != "" {
+			if out, err := exec.Command("sh", "-c", *before).CombinedOutput(); err != nil {
+				fmt.Fprintf(os.Stderr, "-before: %v: %s\n", err, out)
+				return 1
+			}
+		}
+		if err := timeline(*ow, cmdArgs, *trace); err != nil {
+			fmt.Fprintln(os.Stderr, "trace:", err)
 			return 1
 		}
 	}
 	return code
 }
 
-// phases repeats `apply -f FILE [--backend B]` step by step, as the CLI
-// does it, timing each step.
-func phases(ctx context.Context, args []string, out string) error {
-	fs := flag.NewFlagSet("apply", flag.ContinueOnError)
-	file := fs.String("f", "", "")
-	backend := fs.String("backend", "nft", "")
-	if err := fs.Parse(args); err != nil {
+// timeline runs ownerwall under strace -f and writes, for every process
+// of the run, when it started and how long it lived.
+func timeline(ow string, args []string, out string) error {
+	if _, err := exec.LookPath("strace"); err != nil {
+		return errors.New("strace is not installed")
+	}
+	raw := out + ".strace"
+	cmd := exec.Command("strace", append([]string{"-f", "-q", "-ttt", "--seccomp-bpf", "-e", "trace=execve", "-e", "signal=none", "-s", "64", "-o", raw, ow}, args...)...)
+	cmd.Stdout = io.Discard
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	if err := cmd.Run(); err != nil {
+		return fmt.Errorf("strace %s: %v: %s", strings.Join(args, " "), err, stderr.String())
+	}
+	data, err := os.ReadFile(raw)
+	if err != nil {
 		return err
 	}
-	var b strings.Builder
-	var total time.Duration
-	step := func(name string, fn func() error) error {
-		t := time.Now()
-		err := fn()
-		d := time.Since(t)
-		total += d
-		fmt.Fprintf(&b, "%-44s %10.1f ms\n", name, float64(d.Microseconds())/1000)
-		return err
+	type proc struct {
+		pid        string
+		what       string
+		start, end float64
 	}
-	var data []byte
-	var p *policy.Policy
-	var rs *ir.Ruleset
-	var script, listing string
-	dir := ident.NewNSS()
-	env := compile.Env{Dir: dir, Units: ident.Systemd{}, Hosts: ident.Resolver{}}
-	steps := []struct {
-		name string
-		fn   func() error
-	}{
-		{"read policy", func() (err error) { data, err = os.ReadFile(*file); return }},
-		{"parse policy (YAML, validate)", func() (err error) { p, err = policy.Parse(*file, data); return }},
-		{"getent passwd (enumerate accounts)", func() error { _, err := dir.Accounts(ctx); return err }},
-		{"getent group (enumerate groups)", func() error { _, err := dir.LookupGroup(ctx, "root"); return err }},
-		{"compile (resolve, profiles, dispatch)", func() (err error) { rs, err = compile.Compile(ctx, p, env); return }},
-		{"render script", func() error {
-			if *backend == "nft" {
-				script = nft.Script(rs)
-			} else {
-				script = iptables.Script(rs)
+	procs := map[string]*proc{}
+	var order []*proc
+	var t0 float64
+	for _, line := range strings.Split(string(data), "\n") {
+		f := strings.SplitN(line, " ", 3)
+		if len(f) < 3 {
+			continue
+		}
+		ts, err := strconv.ParseFloat(f[1], 64)
+		if err != nil {
+			continue
+		}
+		if t0 == 0 {
+			t0 = ts
+		}
+		p := procs[f[0]]
+		if p == nil {
+			p = &proc{pid: f[0], start: ts, end: ts}
+			procs[f[0]] = p
+			order = append(order, p)
+		}
+		switch {
+		case strings.HasPrefix(f[2], "execve("):
+			if _, argv, ok := strings.Cut(f[2], "["); ok {
+				argv, _, _ = strings.Cut(argv, "]")
+				p.what = strings.ReplaceAll(argv, `"`, "")
+				p.start = ts
 			}
-			return nil
-		}},
-		{"load (nft -f / *tables-restore, incl. reads)", func() error {
-			if *backend == "nft" {
-				return nft.Load(ctx, script, nft.HasUnits(rs))
-			}
-			return iptables.Load(ctx, rs)
-		}},
-		{"list live ruleset (for the state record)", func() (err error) {
-			if *backend == "nft" {
-				listing, err = nft.List(ctx)
-			} else {
-				listing, err = iptables.Listing(ctx)
-			}
-			return
-		}},
-		{"save state (normalize, JSON, fsync)", func() error {
-			dir, err := os.MkdirTemp("", "ownerwall-bench-state-")
-			if err != nil {
-				return err
-			}
-			defer os.RemoveAll(dir)
-			rec := &state.Applied{Backend: *backend, Policy: *file, AppliedAt: time.Now().UTC(),
-				Script: script, Listing: nft.Normalize(listing), Ruleset: rs}
-			return state.Store{Dir: dir}.SaveApplied(rec)
-		}},
-	}
-	for _, s := range steps {
-		if err := step(s.name, s.fn); err != nil {
-			return fmt.Errorf("%s: %w", s.name, err)
+		case strings.HasPrefix(f[2], "+++ exited"), strings.HasPrefix(f[2], "+++ killed"):
+			p.end = ts
 		}
 	}
-	fmt.Fprintf(&b, "%-44s %10.1f ms\n", "total", float64(total.Microseconds())/1000)
-	fmt.Fprintf(&b, "(%d rules, %d profiles, %d uid ranges, script %d bytes, listing %d bytes)\n",
-		len(rs.Rules), len(rs.Profiles), len(rs.Dispatch[len(rs.Dispatch)-1].UIDs), len(script), len(listing))
+	var b strings.Builder
+	fmt.Fprintf(&b, "%10s %10s  %s\n", "start ms", "ms", "process (strace -f; threads show as their own lines without a command)")
+	for _, p := range order {
+		if p.what == "" {
+			continue // a thread, or a fork that did not exec
+		}
+		fmt.Fprintf(&b, "%10.1f %10.1f  %s\n", (p.start-t0)*1000, (p.end-p.start)*1000, clipText(p.what, 120))
+	}
 	return os.WriteFile(out, []byte(b.String()), 0o644)
 }

@@ -53,40 +53,48 @@ func WriteTables(w io.Writer, res *Results) {
 	m := res.Machine
 	o := res.Options
 	fmt.Fprintf(w, "Machine: %d CPUs (%s), %d MB, kernel %s, %s, %s, %s\n", m.CPUs, m.CPUModel, m.MemMB, m.Kernel, m.Nft, m.Iptables, m.Go)
-	fmt.Fprintf(w, "Run: %d samples of %s per configuration (interleaved), %d connections in flight, CPU placement %s, ownerwall %s, %s\n\n",
-		o.Runs, o.Duration, o.Conc, o.Pin, m.Ownerwall, res.Started.Format("2006-01-02 15:04 UTC"))
+	how := fmt.Sprintf("one client switching between the configurations every %s", o.Slice)
+	if o.Interleave == "process" {
+		how = "one client process per sample, configurations in turn"
+	}
+	fmt.Fprintf(w, "Run: %d runs of %s per configuration (%s), %d connection(s) in flight, CPU placement %s, ownerwall %s, %s\n\n",
+		o.Runs, o.Duration, how, o.Conc, o.Pin, m.Ownerwall, res.Started.Format("2006-01-02 15:04 UTC"))
 
 	fmt.Fprintln(w, "Connection rate as a ratio to no firewall in the same run: median (min–max) of the runs")
 	fmt.Fprintln(w)
-	fmt.Fprintln(w, "| shape | N | no firewall, conn/s median (min–max) | seed method | ownerwall nft | ownerwall iptables | other load (median, max) |")
-	fmt.Fprintln(w, "|---|---:|---:|---:|---:|---:|---:|")
+	fmt.Fprintln(w, "| shape | N | no firewall, conn/s median (min–max) | empty nft chain | seed method | ownerwall nft | ownerwall iptables | other load (median, max) |")
+	fmt.Fprintln(w, "|---|---:|---:|---:|---:|---:|---:|---:|")
 	for _, c := range res.Cases {
 		none := c.Rate[CfgNone]
 		row := fmt.Sprintf("| %s | %d | %.0f (%.0f–%.0f) |", c.Shape, c.N, none.Median, none.Min, none.Max)
-		for _, cfg := range []string{CfgSeed, CfgNft, CfgIptables} {
+		for _, cfg := range []string{CfgHook, CfgSeed, CfgNft, CfgIptables} {
 			row += " " + ratioCell(c, cfg) + " |"
 		}
 		row += fmt.Sprintf(" %.0f%%, %.0f%% |", 100*c.Background.Median, 100*c.Background.Max)
 		fmt.Fprintln(w, row)
 	}
 	fmt.Fprintln(w)
+	fmt.Fprintln(w, "† the configuration's own loader did not finish within the timeout; the same rules were loaded by hand (see the notes).")
+	fmt.Fprintln(w)
 
 	fmt.Fprintln(w, "Apply (wall clock, ms; first apply on an empty namespace), compile, kernel load, memory")
 	fmt.Fprintln(w)
-	fmt.Fprintln(w, "| shape | N | nft apply | nft apply CPU | nft re-apply | export nft (compile+render) | nft -f alone | nft list | iptables apply | iptables apply CPU | iptables re-apply | seed iptables-restore | compile peak RSS (export nft) | nft apply peak RSS | iptables apply peak RSS |")
-	fmt.Fprintln(w, "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+	fmt.Fprintln(w, "| shape | N | nft apply | nft apply CPU | nft re-apply | export nft (compile+render) | nft -f alone | nft -f, NSS blind | nft list | iptables apply | iptables apply CPU | iptables re-apply | iptables-restore of export, NSS blind | seed iptables-restore | compile peak RSS (export nft) | nft apply peak RSS | iptables apply peak RSS |")
+	fmt.Fprintln(w, "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
 	for _, c := range res.Cases {
 		n, i, s := c.Apply[CfgNft], c.Apply[CfgIptables], c.Apply[CfgSeed]
-		fmt.Fprintf(w, "| %s | %d | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", c.Shape, c.N,
-			ms(n, func(a *ApplyInfo) float64 { return a.ApplyMS }),
+		fmt.Fprintf(w, "| %s | %d | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", c.Shape, c.N,
+			applyMS(n, o),
 			ms(n, func(a *ApplyInfo) float64 { return a.ApplyCPUMS }),
 			ms(n, func(a *ApplyInfo) float64 { return a.ReapplyMS }),
 			ms(n, func(a *ApplyInfo) float64 { return a.ExportMS }),
 			ms(n, func(a *ApplyInfo) float64 { return a.KernelMS }),
+			ms(n, func(a *ApplyInfo) float64 { return a.KernelBlindMS }),
 			ms(n, func(a *ApplyInfo) float64 { return a.ListMS }),
-			ms(i, func(a *ApplyInfo) float64 { return a.ApplyMS }),
+			applyMS(i, o),
 			ms(i, func(a *ApplyInfo) float64 { return a.ApplyCPUMS }),
 			ms(i, func(a *ApplyInfo) float64 { return a.ReapplyMS }),
+			ms(i, func(a *ApplyInfo) float64 { return a.KernelBlindMS }),
 			seedMS(s, o),
 			mb(n, func(a *ApplyInfo) int64 { return a.ExportRSSKB }),
 			mb(n, func(a *ApplyInfo) int64 { return a.ApplyRSSKB }),
@@ -155,7 +163,11 @@ func ratioCell(c *Case, cfg string) string {
 	if !ok {
 		return "—"
 	}
-	return fmt.Sprintf("%.3f (%.3f–%.3f)", st.Median, st.Min, st.Max)
+	mark := ""
+	if a := c.Apply[cfg]; a != nil && a.TimedOut {
+		mark = " †"
+	}
+	return fmt.Sprintf("%.3f (%.3f–%.3f)%s", st.Median, st.Min, st.Max, mark)
 }
 
 func ms(a *ApplyInfo, f func(*ApplyInfo) float64) string {
@@ -170,6 +182,13 @@ func ms(a *ApplyInfo, f func(*ApplyInfo) float64) string {
 		return "—"
 	}
 	return fmt.Sprintf("%.0f", v)
+}
+
+func applyMS(a *ApplyInfo, o *Options) string {
+	if a != nil && a.TimedOut {
+		return fmt.Sprintf("> %s (timed out)", o.Timeout)
+	}
+	return ms(a, func(a *ApplyInfo) float64 { return a.ApplyMS })
 }
 
 func seedMS(a *ApplyInfo, o *Options) string {

@@ -8,9 +8,12 @@ import (
 	"fmt"
 	"os"
 	"runtime"
+	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
+	"unsafe"
 
 	"golang.org/x/sys/unix"
 )
@@ -192,6 +195,171 @@ func cycle(sa *unix.SockaddrInet4, abort bool) error {
 	}
 	if abort {
 		_ = unix.SetsockoptLinger(fd, unix.SOL_SOCKET, unix.SO_LINGER, &unix.Linger{Onoff: 1, Linger: 0})
+	}
+	return nil
+}
+
+// MultiSample is one multi-namespace client run: per namespace, in the
+// order given, the cycles completed, the failures and the time spent.
+type MultiSample struct {
+	Counts     []int64   `json:"counts"`
+	Errors     []int64   `json:"errors"`
+	Seconds    []float64 `json:"seconds"`
+	Rates      []float64 `json:"rates"`
+	FirstError []string  `json:"first_errors"`
+}
+
+// mclientMain is the `__mclient` role: one client for several worlds at
+// once, interleaving them in short slices so that every configuration is
+// measured under the same conditions, a few milliseconds apart. It runs as
+// root (setns needs it) and gives each worker thread, before it makes any
+// socket, the client's credentials as the kernel's owner match reads them:
+// fsuid, fsgid and supplementary groups of the socket's file. A socket it
+// makes is the client uid's to nftables and xtables alike; were it not, the
+// policies would refuse it and the run would fail.
+func mclientMain(args []string) int {
+	fs := flag.NewFlagSet("__mclient", flag.ContinueOnError)
+	port := fs.Int("port", Port, "TCP port on 127.0.0.1")
+	nsList := fs.String("ns", "", "network namespaces (paths), comma-separated")
+	uid := fs.Int("uid", -1, "client uid")
+	gid := fs.Int("gid", -1, "client gid")
+	groups := fs.String("groups", "", "supplementary gids, comma-separated")
+	duration := fs.Duration("duration", time.Second, "total window (shared by the namespaces)")
+	slice := fs.Duration("slice", 20*time.Millisecond, "time in one namespace before switching")
+	conc := fs.Int("conc", 1, "worker threads")
+	abort := fs.Bool("linger0", false, "close with SO_LINGER 0")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	if *uid <= 0 || *gid < 0 || *nsList == "" {
+		fmt.Fprintln(os.Stderr, "__mclient: -ns, -uid and -gid are required (uid not 0)")
+		return 2
+	}
+	var gids []int
+	for _, g := range strings.Split(*groups, ",") {
+		if g = strings.TrimSpace(g); g != "" {
+			n, err := strconv.Atoi(g)
+			if err != nil {
+				fmt.Fprintln(os.Stderr, "__mclient: -groups:", err)
+				return 2
+			}
+			gids = append(gids, n)
+		}
+	}
+	var fds []int
+	for _, p := range strings.Split(*nsList, ",") {
+		fd, err := unix.Open(p, unix.O_RDONLY|unix.O_CLOEXEC, 0)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "__mclient:", p, err)
+			return 1
+		}
+		fds = append(fds, fd)
+	}
+	n := len(fds)
+	type acc struct {
+		count, errs int64
+		ns          time.Duration
+		first       string
+	}
+	results := make([][]acc, max(*conc, 1))
+	sa := &unix.SockaddrInet4{Port: *port, Addr: loopback}
+	deadline := time.Now().Add(*duration)
+	var wg sync.WaitGroup
+	var failed atomic.Value
+	for w := range results {
+		results[w] = make([]acc, n)
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			// This thread's credentials change: it must never run anything
+			// else, and it ends with the goroutine (no UnlockOSThread).
+			runtime.LockOSThread()
+			if err := setThreadCreds(*uid, *gid, gids); err != nil {
+				failed.Store(err.Error())
+				return
+			}
+			mine := results[w]
+			for round := 0; time.Now().Before(deadline); round++ {
+				for k := range n {
+					i := (k + round + w) % n
+					if err := unix.Setns(fds[i], unix.CLONE_NEWNET); err != nil {
+						failed.Store("setns: " + err.Error())
+						return
+					}
+					start := time.Now()
+					end := start.Add(*slice)
+					if end.After(deadline) {
+						end = deadline
+					}
+					for time.Now().Before(end) {
+						if err := cycle(sa, *abort); err != nil {
+							mine[i].errs++
+							if mine[i].first == "" {
+								mine[i].first = err.Error()
+							}
+							continue
+						}
+						mine[i].count++
+					}
+					mine[i].ns += time.Since(start)
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	if msg, ok := failed.Load().(string); ok {
+		fmt.Fprintln(os.Stderr, "__mclient:", msg)
+		return 1
+	}
+	out := MultiSample{Counts: make([]int64, n), Errors: make([]int64, n), Seconds: make([]float64, n), Rates: make([]float64, n), FirstError: make([]string, n)}
+	for i := range n {
+		var t time.Duration
+		for w := range results {
+			a := results[w][i]
+			out.Counts[i] += a.count
+			out.Errors[i] += a.errs
+			t += a.ns
+			if out.FirstError[i] == "" {
+				out.FirstError[i] = a.first
+			}
+		}
+		// Threads run side by side: the namespace's share of the window
+		// is its time per thread.
+		out.Seconds[i] = t.Seconds() / float64(len(results))
+		if out.Seconds[i] > 0 {
+			out.Rates[i] = float64(out.Counts[i]) / out.Seconds[i]
+		}
+	}
+	if err := json.NewEncoder(os.Stdout).Encode(out); err != nil {
+		return 1
+	}
+	return 0
+}
+
+// setThreadCreds gives the calling thread (only) the supplementary groups,
+// fsgid and fsuid of the client: the raw system calls act on one thread,
+// unlike the C library's, which change every thread of the process.
+func setThreadCreds(uid, gid int, groups []int) error {
+	list := make([]uint32, len(groups))
+	for i, g := range groups {
+		list[i] = uint32(g)
+	}
+	var p unsafe.Pointer
+	if len(list) > 0 {
+		p = unsafe.Pointer(&list[0])
+	}
+	if _, _, e := unix.RawSyscall(unix.SYS_SETGROUPS, uintptr(len(list)), uintptr(p), 0); e != 0 {
+		return fmt.Errorf("setgroups: %w", e)
+	}
+	unix.Setfsgid(gid)
+	unix.Setfsuid(uid)
+	// setfsuid and setfsgid report the previous value, not errors: read
+	// them back (a second call with an invalid id returns the current one).
+	if cur, _ := unix.SetfsuidRetUid(-1); cur != uid {
+		return fmt.Errorf("setfsuid(%d): still %d", uid, cur)
+	}
+	if cur, _ := unix.SetfsgidRetGid(-1); cur != gid {
+		return fmt.Errorf("setfsgid(%d): still %d", gid, cur)
 	}
 	return nil
 }

@@ -276,6 +276,9 @@ func (w *worldState) exec(req Request) Response {
 	cmd := exec.CommandContext(ctx, req.Args[0], req.Args[1:]...)
 	cmd.Env = w.env
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	// A killed command's detached children (ownerwall's worker) may hold
+	// its output open: stop waiting for them soon after the kill.
+	cmd.WaitDelay = 5 * time.Second
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	if req.StdoutFile != "" {
