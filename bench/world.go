@@ -20,6 +20,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/ownerwall/ownerwall/internal/lab"
 )
 
 // A world is one throwaway network + mount namespace, made by
@@ -241,22 +243,8 @@ func (w *worldState) startServer(args []string) error {
 		return fmt.Errorf("server: %w", err)
 	}
 	w.server, w.srvIn = cmd, stdin
-	ready := make(chan error, 1)
-	go func() {
-		line, err := bufio.NewReader(stdout).ReadString('\n')
-		if err == nil && strings.TrimSpace(line) != "ready" {
-			err = fmt.Errorf("said %q", line)
-		}
-		ready <- err
-		_, _ = io.Copy(io.Discard, stdout)
-	}()
-	select {
-	case err := <-ready:
-		if err != nil {
-			return fmt.Errorf("server: %w", err)
-		}
-	case <-time.After(10 * time.Second):
-		return errors.New("server did not start")
+	if err := lab.WaitReady(context.Background(), stdout, 10*time.Second); err != nil {
+		return fmt.Errorf("server: %w", err)
 	}
 	return nil
 }
