@@ -1,8 +1,12 @@
 package main
 
 import (
+	"net/netip"
+
 	"bytes"
 	"context"
+	"github.com/ownerwall/ownerwall/internal/explain"
+	"github.com/ownerwall/ownerwall/internal/ir"
 	"os"
 	"os/exec"
 	"strings"
@@ -48,20 +52,26 @@ func TestGenerate(t *testing.T) {
 					t.Fatalf("shape %s N=%d: compile: %v", shape, n, err)
 				}
 				d := rs.Dispatch[len(rs.Dispatch)-1]
+				attempt := func(uid uint32) explain.Result {
+					return explain.Evaluate(rs, explain.Query{UID: uid, Dir: ir.To, Addr: netip.MustParseAddr("127.0.0.1"), Port: 5000, Proto: "tcp"},
+						func(a netip.Addr) bool { return a.IsLoopback() })
+				}
 				for i := range n {
-					prof := d.ProfileOf(uint32(accountUID(i)))
-					if prof < 0 || len(rs.Profiles[prof].Rules) != 2 {
-						t.Fatalf("shape %s N=%d: account %d: profile %d, want one accepting rule and the refusal", shape, n, i, prof)
+					uid := uint32(accountUID(i))
+					if prof := d.ProfileOf(uid); prof < 0 || len(rs.Profiles[prof].Blocks) != 2 {
+						t.Fatalf("shape %s N=%d: account %d: profile %d, want the accepting block and the refusal", shape, n, i, prof)
 					}
-					first := rs.Profiles[prof].Rules[0]
-					if i == n-1 && first != len(rs.Rules)-2 {
-						t.Errorf("shape %s N=%d: the client is matched by rule %d, want the last accepting rule %d", shape, n, first+1, len(rs.Rules)-1)
+					res := attempt(uid)
+					if res.Verdict != ir.Accept {
+						t.Fatalf("shape %s N=%d: account %d: %s, want accept", shape, n, i, res.Verdict)
+					}
+					if i == n-1 && res.Position != len(rs.Rules)-1 {
+						t.Errorf("shape %s N=%d: the client is matched by rule %d, want the last accepting rule %d", shape, n, res.Position, len(rs.Rules)-1)
 					}
 				}
-				prof := d.ProfileOf(NewbieUID)
 				added := group == w.GroupAdded
-				if got := prof >= 0 && len(rs.Profiles[prof].Rules) == 2; got != (added && shape == ShapeB) {
-					t.Errorf("shape %s N=%d added=%v: newbie's profile %d", shape, n, added, prof)
+				if got := attempt(NewbieUID).Verdict == ir.Accept; got != (added && shape == ShapeB) {
+					t.Errorf("shape %s N=%d added=%v: newbie gets %s", shape, n, added, attempt(NewbieUID).Verdict)
 				}
 			}
 			if got := strings.Count(w.Seed, "-j ACCEPT"); got != wantRules-1 {

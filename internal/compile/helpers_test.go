@@ -111,13 +111,25 @@ func checkInvariants(t *testing.T, rs *ir.Ruleset) {
 	if len(rs.Dispatch) == 0 || rs.Dispatch[len(rs.Dispatch)-1].Unit != "" {
 		t.Fatalf("the default dispatch must come last: %+v", rs.Dispatch)
 	}
+	next := 0
+	for bi, b := range rs.Blocks {
+		for _, ri := range b.Rules {
+			if ri != next {
+				t.Fatalf("block %d %v: rules do not follow each other from %d", bi, b.Rules, next)
+			}
+			next++
+		}
+	}
+	if next != len(rs.Rules) {
+		t.Fatalf("blocks cover %d of %d rules", next, len(rs.Rules))
+	}
 	for i, p := range rs.Profiles {
-		if p.ID != i || len(p.Rules) == 0 {
+		if p.ID != i || len(p.Blocks) == 0 {
 			t.Errorf("profile %d malformed: %+v", i, p)
 		}
-		for j, r := range p.Rules {
-			if r < 0 || r >= len(rs.Rules) || (j > 0 && p.Rules[j-1] >= r) {
-				t.Errorf("profile %d rules not ascending rule indices: %v", i, p.Rules)
+		for j, b := range p.Blocks {
+			if b < 0 || b >= len(rs.Blocks) || (j > 0 && p.Blocks[j-1] >= b) {
+				t.Errorf("profile %d blocks not ascending block indices: %v", i, p.Blocks)
 			}
 		}
 	}
@@ -152,9 +164,20 @@ func rulesIn(rs *ir.Ruleset, d *ir.Dispatch, uid uint32) []int {
 	if p < 0 {
 		return nil
 	}
+	// The socket counts as inside the unit's cgroup and those above it.
+	in := map[string]bool{}
+	for _, r := range rs.Rules {
+		for _, pr := range append(append([]ir.Principal(nil), r.Who...), r.Except...) {
+			if pr.Kind == "unit" && d.Unit != "" && (d.Cgroup == pr.Cgroup || strings.HasPrefix(d.Cgroup, pr.Cgroup+"/")) {
+				in[pr.Cgroup] = true
+			}
+		}
+	}
 	var out []int
-	for _, ri := range rs.Profiles[p].Rules {
-		out = append(out, rs.Rules[ri].Index)
+	for _, ri := range rs.ProfileRules(p) {
+		if ir.ContainsUID(ruleUIDs(&rs.Rules[ri], in), uid) {
+			out = append(out, rs.Rules[ri].Index)
+		}
 	}
 	return out
 }

@@ -127,7 +127,7 @@ rules:
     except: ["uid:1500", "uid:1900-2500"]
     action: drop
 `)
-	if len(rs.Profiles) != 1 || !eq(rs.Profiles[0].Rules, []int{0}) {
+	if len(rs.Profiles) != 1 || !eq(rs.Profiles[0].Blocks, []int{0}) {
 		t.Fatalf("profiles = %+v, want one with rule 0", rs.Profiles)
 	}
 	want := []ir.UIDRange{

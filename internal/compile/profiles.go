@@ -17,11 +17,16 @@ type unitContext struct {
 // buildDispatch computes, for every cgroup context, which profile each uid
 // gets, and the profiles themselves (shared between contexts).
 func buildDispatch(rs *ir.Ruleset) {
+	rs.Blocks = blocks(rs.Rules)
 	pt := &profileTable{byKey: map[string]int{}}
 	for _, c := range unitContexts(rs) {
-		sets := make([][]ir.Interval, len(rs.Rules))
-		for i := range rs.Rules {
-			sets[i] = ruleUIDs(&rs.Rules[i], c.in)
+		sets := make([][]ir.Interval, len(rs.Blocks))
+		for i, b := range rs.Blocks {
+			var union []ir.Interval
+			for _, ri := range b.Rules {
+				union = append(union, ruleUIDs(&rs.Rules[ri], c.in)...)
+			}
+			sets[i] = ir.Normalize(union)
 		}
 		d := ir.Dispatch{Unit: c.unit, Cgroup: c.cgroup}
 		if c.cgroup != "" {
@@ -33,13 +38,60 @@ func buildDispatch(rs *ir.Ruleset) {
 	rs.Profiles = stableOrder(pt.profiles, rs.Dispatch)
 }
 
-// stableOrder numbers profiles by their rule lists, not by the first uid
+// blocks groups consecutive rules that the kernel can test as one: same
+// direction, action and destination, and no log (a log line names its
+// rule).
+func blocks(rules []ir.Rule) []ir.Block {
+	var out []ir.Block
+	for i := range rules {
+		if n := len(out); n > 0 && sameTest(&rules[out[n-1].First()], &rules[i]) {
+			out[n-1].Rules = append(out[n-1].Rules, i)
+			continue
+		}
+		out = append(out, ir.Block{Rules: []int{i}})
+	}
+	return out
+}
+
+func sameTest(a, b *ir.Rule) bool {
+	return !a.Log && !b.Log && a.Dir == b.Dir && a.Action == b.Action && sameMatch(a.Match, b.Match)
+}
+
+func sameMatch(a, b ir.Match) bool {
+	if a.AllProtocols != b.AllProtocols || a.AnyHost != b.AnyHost || a.Local != b.Local ||
+		!samePorts(a.TCP, b.TCP) || !samePorts(a.UDP, b.UDP) || len(a.Nets) != len(b.Nets) {
+		return false
+	}
+	for i := range a.Nets {
+		if a.Nets[i] != b.Nets[i] {
+			return false
+		}
+	}
+	return true
+}
+
+func samePorts(a, b *ir.Ports) bool {
+	if a == nil || b == nil {
+		return a == b
+	}
+	if a.Any != b.Any || len(a.Ranges) != len(b.Ranges) {
+		return false
+	}
+	for i := range a.Ranges {
+		if a.Ranges[i] != b.Ranges[i] {
+			return false
+		}
+	}
+	return true
+}
+
+// stableOrder numbers profiles by their block lists, not by the first uid
 // that has them: then moving an account between existing profiles (a
 // group membership change) changes one map element and no chain, and
 // apply can load just that element.
 func stableOrder(ps []ir.Profile, ds []ir.Dispatch) []ir.Profile {
 	sorted := append([]ir.Profile(nil), ps...)
-	sort.Slice(sorted, func(i, j int) bool { return lessInts(sorted[i].Rules, sorted[j].Rules) })
+	sort.Slice(sorted, func(i, j int) bool { return lessInts(sorted[i].Blocks, sorted[j].Blocks) })
 	renumber := make([]int, len(ps))
 	for newID := range sorted {
 		renumber[sorted[newID].ID] = newID
@@ -123,12 +175,12 @@ type profileTable struct {
 	profiles []ir.Profile
 }
 
-func (t *profileTable) id(rules []int) int {
-	if len(rules) == 0 {
+func (t *profileTable) id(blocks []int) int {
+	if len(blocks) == 0 {
 		return -1
 	}
 	var b strings.Builder
-	for _, r := range rules {
+	for _, r := range blocks {
 		b.WriteString(itoa(r))
 		b.WriteByte(',')
 	}
@@ -137,7 +189,7 @@ func (t *profileTable) id(rules []int) int {
 		return id
 	}
 	id := len(t.profiles)
-	t.profiles = append(t.profiles, ir.Profile{ID: id, Rules: append([]int(nil), rules...)})
+	t.profiles = append(t.profiles, ir.Profile{ID: id, Blocks: append([]int(nil), blocks...)})
 	t.byKey[key] = id
 	return id
 }

@@ -36,7 +36,7 @@ rules:
     except: [root, "group:wheel"]
     action: reject
 `)
-	wantProfiles := []ir.Profile{{ID: 0, Rules: []int{0, 1, 2, 3}}, {ID: 1, Rules: []int{0, 2}}}
+	wantProfiles := []ir.Profile{{ID: 0, Blocks: []int{0, 1, 2, 3}}, {ID: 1, Blocks: []int{0, 2}}}
 	if !eq(rs.Profiles, wantProfiles) {
 		t.Errorf("profiles = %+v, want %+v", rs.Profiles, wantProfiles)
 	}
@@ -175,7 +175,7 @@ rules:
 	}
 	var keys []string
 	for _, p := range rs.Profiles {
-		keys = append(keys, fmt.Sprint(p.Rules))
+		keys = append(keys, fmt.Sprint(p.Blocks))
 	}
 	sort.Strings(keys)
 	if !eq(keys, []string{"[0 1 2 3]", "[1 2]", "[1 3]", "[1]"}) {

@@ -50,21 +50,35 @@ func Evaluate(rs *ir.Ruleset, q Query, isLocal LocalFunc) Result {
 	if d.Unit != "" {
 		res.Reasons = append(res.Reasons, fmt.Sprintf("the socket is in the cgroup of unit %s (%s)", d.Unit, d.Cgroup))
 	}
-	applies := map[int]bool{}
+	inProfile := map[int]bool{} // rule index -> its block is in the uid's profile
 	if prof := d.ProfileOf(q.UID); prof >= 0 {
 		res.Profile = prof + 1
-		for _, ri := range rs.Profiles[prof].Rules {
-			applies[ri] = true
+		for _, ri := range rs.ProfileRules(prof) {
+			inProfile[ri] = true
 		}
 	}
+	blockOf := make([]int, len(rs.Rules))
+	for bi, b := range rs.Blocks {
+		for _, ri := range b.Rules {
+			blockOf[ri] = bi
+		}
+	}
+	skipped := map[int]int{} // block -> rules named as not applying
 	for ri := range rs.Rules {
 		r := &rs.Rules[ri]
 		why, ok := destMatches(rs, r, q, isLocal)
 		if !ok {
 			continue
 		}
-		if !applies[ri] {
-			res.Reasons = append(res.Reasons, fmt.Sprintf("rule %d %q covers this destination but not uid %d: %s", r.Index, r.Name, q.UID, notApplying(r, q.UID, d)))
+		if !inProfile[ri] || !ruleHolds(r, q.UID, d) {
+			b := blockOf[ri]
+			skipped[b]++
+			switch {
+			case skipped[b] <= maxSkipped:
+				res.Reasons = append(res.Reasons, fmt.Sprintf("rule %d %q covers this destination but not uid %d: %s", r.Index, r.Name, q.UID, notApplying(r, q.UID, d)))
+			case skipped[b] == maxSkipped+1:
+				res.Reasons = append(res.Reasons, fmt.Sprintf("(more rules of rules %s, which say the same for other accounts, leave uid %d out too)", rs.BlockName(b), q.UID))
+			}
 			continue
 		}
 		name := r.Name
@@ -84,6 +98,31 @@ func Evaluate(rs *ir.Ruleset, q Query, isLocal LocalFunc) Result {
 	}
 	res.Reasons = append(res.Reasons, fmt.Sprintf("no rule matches uid %d for this destination: outbound: %s decides", q.UID, rs.Outbound))
 	return res
+}
+
+// maxSkipped bounds how many rules of one block explain names as not
+// applying: with one rule per account, the others are no news.
+const maxSkipped = 3
+
+// ruleHolds reports whether r's principals take the uid in: one of who
+// holds and none of except.
+func ruleHolds(r *ir.Rule, uid uint32, d *ir.Dispatch) bool {
+	held := false
+	for _, p := range r.Who {
+		if _, ok := principalHolds(p, uid, d); ok {
+			held = true
+			break
+		}
+	}
+	if !held {
+		return false
+	}
+	for _, p := range r.Except {
+		if _, ok := principalHolds(p, uid, d); ok {
+			return false
+		}
+	}
+	return true
 }
 
 // notApplying says why a rule's principals leave the uid out.

@@ -24,11 +24,7 @@ func Describe(rs *Ruleset) []string {
 		for _, u := range d.UIDs {
 			rules := "no rule"
 			if u.Profile >= 0 {
-				names := make([]string, 0, len(rs.Profiles[u.Profile].Rules))
-				for _, ri := range rs.Profiles[u.Profile].Rules {
-					names = append(names, fmt.Sprintf("%d", rs.Rules[ri].Index))
-				}
-				rules = "rules " + strings.Join(names, ", ")
+				rules = "rules " + rs.BlockList(rs.Profiles[u.Profile].Blocks)
 			}
 			span := fmt.Sprintf("%d", u.Lo)
 			if u.Hi != u.Lo {
@@ -38,6 +34,25 @@ func Describe(rs *Ruleset) []string {
 		}
 	}
 	return out
+}
+
+// BlockList names blocks by their rules' positions: "1-3, 5".
+func (rs *Ruleset) BlockList(blocks []int) string {
+	names := make([]string, 0, len(blocks))
+	for _, b := range blocks {
+		names = append(names, rs.BlockName(b))
+	}
+	return strings.Join(names, ", ")
+}
+
+// BlockName is a block's rule positions: "5", or "1-3" for several.
+func (rs *Ruleset) BlockName(b int) string {
+	rules := rs.Blocks[b].Rules
+	first, last := rs.Rules[rules[0]].Index, rs.Rules[rules[len(rules)-1]].Index
+	if first == last {
+		return fmt.Sprint(first)
+	}
+	return fmt.Sprintf("%d-%d", first, last)
 }
 
 func refs(ps []Principal) string {

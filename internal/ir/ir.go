@@ -44,7 +44,9 @@ type Ruleset struct {
 	// with outbound: accept loads no conntrack at all.
 	NewFlowsOnly bool
 	Rules        []Rule
-	Profiles     []Profile
+	// Blocks partition Rules into runs the kernel tests as one rule.
+	Blocks   []Block
+	Profiles []Profile
 	// Dispatch lists the uid maps: one per unit context (deepest cgroup
 	// first), then the default one (Unit == ""), always last.
 	Dispatch []Dispatch
@@ -106,12 +108,35 @@ type Principal struct {
 // Interval is an inclusive uid interval.
 type Interval struct{ Lo, Hi uint32 }
 
-// Profile is the ordered list of rules (indices into Ruleset.Rules) that
+// Block is a run of consecutive rules (indices into Ruleset.Rules) with
+// the same direction, destination and action, none of them logged. For a
+// uid that at least one of them applies to, the first such rule decides
+// exactly as any other would: the same packets, the same verdict. So the
+// kernel tests a block as one rule, for the union of its rules' uids, and
+// counts it with one counter. One rule per account (a web host's, a
+// tunnel's allow list) is one block, not one rule per account.
+type Block struct {
+	Rules []int
+}
+
+// First is the rule that names the block (its counter and chain rules).
+func (b Block) First() int { return b.Rules[0] }
+
+// Profile is the ordered list of blocks (indices into Ruleset.Blocks) that
 // apply to every uid mapped to it. Accounts whose effective policy is the
 // same share one profile.
 type Profile struct {
-	ID    int
-	Rules []int
+	ID     int
+	Blocks []int
+}
+
+// ProfileRules lists the rules of profile p's blocks, in order.
+func (rs *Ruleset) ProfileRules(p int) []int {
+	var out []int
+	for _, b := range rs.Profiles[p].Blocks {
+		out = append(out, rs.Blocks[b].Rules...)
+	}
+	return out
 }
 
 // Dispatch maps uids to profiles, for sockets in one cgroup context.

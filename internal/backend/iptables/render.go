@@ -147,8 +147,11 @@ func build(rs *ir.Ruleset, v6 bool) []chain {
 	for _, p := range rs.Profiles {
 		name := profileChain(p.ID)
 		b.add(name)
-		for _, ri := range p.Rules {
-			b.add(name, b.ruleTexts(&rs.Rules[ri])...)
+		for _, bi := range p.Blocks {
+			// A block's rules test the same: its first rule stands for
+			// all of them, and its counter counts them together.
+			block := rs.Blocks[bi]
+			b.add(name, b.ruleTexts(&rs.Rules[block.First()], len(block.Rules)-1)...)
 		}
 		b.add(name, b.tail()...)
 	}
@@ -206,8 +209,8 @@ type clause struct {
 // ruleTexts renders one policy rule as the rules of a profile chain, for
 // this family: one per (network or local) x (protocol clause), each preceded
 // by its LOG rule when the policy rule logs.
-func (b *builder) ruleTexts(r *ir.Rule) []string {
-	comment := "-m comment --comment " + quote(ruleComment(r))
+func (b *builder) ruleTexts(r *ir.Rule, more int) []string {
+	comment := "-m comment --comment " + quote(ruleComment(r, more))
 	var addrs []addrMatch
 	var clauses []clause
 	m := r.Match
@@ -480,9 +483,14 @@ func cover(in []ir.UIDRange) []ir.UIDRange {
 func profileChain(id int) string { return fmt.Sprintf("OWNERWALL-P%d", id+1) }
 
 // ruleComment attributes an iptables rule to its policy rule; status sums
-// the counters of the rules that carry it.
-func ruleComment(r *ir.Rule) string {
-	return clip(fmt.Sprintf("ownerwall rule %d: %s", r.Index, sanitize(r.Name)), maxComment)
+// the counters of the rules that carry it. A block of more rules like it
+// is counted under its first.
+func ruleComment(r *ir.Rule, more int) string {
+	suffix := ""
+	if more > 0 {
+		suffix = fmt.Sprintf(" (and %d more rules like it)", more)
+	}
+	return clip(fmt.Sprintf("ownerwall rule %d: %s", r.Index, sanitize(r.Name)), maxComment-len(suffix)) + suffix
 }
 
 // logPrefix is "ownerwall rule N NAME: ", NAME cut to fit xt_LOG's 29 bytes.

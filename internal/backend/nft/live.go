@@ -45,10 +45,19 @@ func Counters(ctx context.Context) ([]Counter, error) {
 	}
 	var cs []Counter
 	for _, o := range doc.Nftables {
-		if o.Counter == nil || !strings.HasPrefix(o.Counter.Name, "rule_") {
+		if o.Counter == nil {
 			continue
 		}
-		n, err := strconv.Atoi(strings.TrimPrefix(o.Counter.Name, "rule_"))
+		// rule_N, or rules_N_M for a block of rules N to M (counted
+		// under N).
+		num, ok := strings.CutPrefix(o.Counter.Name, "rule_")
+		if !ok {
+			rest, isBlock := strings.CutPrefix(o.Counter.Name, "rules_")
+			if num, _, ok = strings.Cut(rest, "_"); !isBlock || !ok {
+				continue
+			}
+		}
+		n, err := strconv.Atoi(num)
 		if err != nil {
 			continue
 		}

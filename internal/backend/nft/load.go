@@ -15,11 +15,13 @@ import (
 	"github.com/ownerwall/ownerwall/internal/ir"
 )
 
-// Script renders the whole transaction that Apply loads.
+// Script renders the whole transaction that Apply loads: the table, then
+// the uid map elements in a few long commands.
 func Script(rs *ir.Ruleset) string {
-	tx := NewTransaction()
-	Build(tx, rs)
-	return tx.String()
+	var b strings.Builder
+	b.WriteString(skeleton(rs))
+	writeAllElements(&b, rs)
+	return b.String()
 }
 
 // FlushScript is the transaction that removes ownerwall's table.

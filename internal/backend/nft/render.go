@@ -20,6 +20,7 @@ const (
 	rejectChain = "reject_packet"
 	noRuleChain = "no_rule"
 	defaultMap  = "uid_profile"
+	exactPrefix = "uid_exact"
 
 	tcpSYN    = "tcp flags & (syn | ack) == syn"
 	tcpSYNACK = "tcp flags & (syn | ack) == syn | ack"
@@ -33,16 +34,17 @@ func NewTransaction() *knftables.Transaction {
 	return knftables.NewFake(knftables.InetFamily, Table).NewTransaction()
 }
 
-// Build queues, on tx, the replacement of ownerwall's whole table by rs: the
-// table is created if missing, deleted and created again, so that one
-// `nft -f` swaps the old ruleset for the new one at once.
+// Build queues, on tx, the replacement of ownerwall's whole table by rs,
+// all but the uid map elements (see Script): the table is created if
+// missing, deleted and created again, so that one `nft -f` swaps the old
+// ruleset for the new one at once.
 func Build(tx *knftables.Transaction, rs *ir.Ruleset) {
 	tx.Add(&knftables.Table{})
 	tx.Delete(&knftables.Table{})
 	tx.Add(&knftables.Table{Comment: knftables.PtrTo("managed by ownerwall: do not edit, change the policy and run ownerwall apply")})
 
-	for _, r := range rs.Rules {
-		tx.Add(&knftables.Counter{Name: counterName(r.Index), Comment: knftables.PtrTo(limit(sanitize(r.Name), maxComment))})
+	for bi := range rs.Blocks {
+		tx.Add(&knftables.Counter{Name: blockCounter(rs, bi), Comment: knftables.PtrTo(limit(counterComment(rs, bi), maxComment))})
 	}
 	tx.Add(&knftables.Chain{Name: rejectChain, Comment: knftables.PtrTo("reject: TCP reset, ICMP port unreachable otherwise")})
 	tx.Add(&knftables.Rule{Chain: rejectChain, Rule: "meta l4proto tcp reject with tcp reset"})
@@ -54,13 +56,9 @@ func Build(tx *knftables.Transaction, rs *ir.Ruleset) {
 	}
 	for _, p := range rs.Profiles {
 		name := profileChain(p.ID)
-		names := make([]string, 0, len(p.Rules))
-		for _, ri := range p.Rules {
-			names = append(names, fmt.Sprint(rs.Rules[ri].Index))
-		}
-		tx.Add(&knftables.Chain{Name: name, Comment: knftables.PtrTo(limit("rules "+strings.Join(names, ", "), maxComment))})
-		for _, ri := range p.Rules {
-			for _, text := range ruleTexts(rs, &rs.Rules[ri]) {
+		tx.Add(&knftables.Chain{Name: name, Comment: knftables.PtrTo(limit("rules "+rs.BlockList(p.Blocks), maxComment))})
+		for _, bi := range p.Blocks {
+			for _, text := range ruleTexts(rs, bi) {
 				tx.Add(&knftables.Rule{Chain: name, Rule: text})
 			}
 		}
@@ -68,10 +66,10 @@ func Build(tx *knftables.Transaction, rs *ir.Ruleset) {
 	}
 
 	for i := range rs.Dispatch {
-		tx.Add(&knftables.Map{Name: mapName(rs, i), Type: "uid : verdict", Flags: []knftables.SetFlag{knftables.IntervalFlag}})
-		for _, e := range elements(rs, i) {
-			tx.Add(e)
-		}
+		tx.Add(&knftables.Map{Name: exactMapName(rs, i), Type: "uid : verdict",
+			Comment: knftables.PtrTo("single uids, looked up first (hash)")})
+		tx.Add(&knftables.Map{Name: mapName(rs, i), Type: "uid : verdict", Flags: []knftables.SetFlag{knftables.IntervalFlag},
+			Comment: knftables.PtrTo("uid ranges, for the uids not in " + exactMapName(rs, i))})
 	}
 
 	tx.Add(&knftables.Chain{
@@ -85,28 +83,6 @@ func Build(tx *knftables.Transaction, rs *ir.Ruleset) {
 	for _, text := range outputRules(rs) {
 		tx.Add(&knftables.Rule{Chain: outputChain, Rule: text})
 	}
-}
-
-// elements are the uid map entries of dispatch i.
-func elements(rs *ir.Ruleset, i int) []*knftables.Element {
-	d := rs.Dispatch[i]
-	name := mapName(rs, i)
-	var out []*knftables.Element
-	for _, u := range d.UIDs {
-		verdict := ""
-		switch {
-		case u.Profile >= 0:
-			verdict = "goto " + profileChain(u.Profile)
-		case rs.Stateful:
-			verdict = "goto " + noRuleChain
-		case d.Unit != "":
-			verdict = "accept" // a unit socket must not fall through to the default map
-		default:
-			continue // no rule, outbound accept: nothing to do
-		}
-		out = append(out, &knftables.Element{Map: name, Key: []string{uidKey(u.Lo, u.Hi)}, Value: []string{verdict}})
-	}
-	return out
 }
 
 // Flush queues the removal of ownerwall's table, whether or not it exists.
@@ -137,13 +113,13 @@ func outputRules(rs *ir.Ruleset) []string {
 		out = append(out, "tcp flags & (syn | ack) == ack accept")
 	}
 	for i, d := range rs.Dispatch {
-		vmap := "meta skuid vmap @" + mapName(rs, i)
+		prefix := ""
 		if d.Unit != "" {
 			// nft takes the path verbatim between quotes (no escapes):
 			// systemd's \x2d must reach it as is. compile refuses quotes.
-			vmap = fmt.Sprintf("socket cgroupv2 level %d \"%s\" %s", d.Level, d.Cgroup, vmap)
+			prefix = fmt.Sprintf("socket cgroupv2 level %d \"%s\" ", d.Level, d.Cgroup)
 		}
-		out = append(out, vmap)
+		out = append(out, prefix+"meta skuid vmap @"+exactMapName(rs, i), prefix+"meta skuid vmap @"+mapName(rs, i))
 	}
 	return out
 }
@@ -168,10 +144,12 @@ func verdict(a ir.Action) string {
 	return "accept"
 }
 
-// ruleTexts renders one policy rule as the nft rules of a profile chain:
-// one per (address family or local) x (protocol clause).
-func ruleTexts(rs *ir.Ruleset, r *ir.Rule) []string {
-	tail := fmt.Sprintf("counter name %q ", counterName(r.Index))
+// ruleTexts renders block bi as the nft rules of a profile chain: one per
+// (address family or local) x (protocol clause) of its first rule, which
+// tests what every rule of the block tests.
+func ruleTexts(rs *ir.Ruleset, bi int) []string {
+	r := &rs.Rules[rs.Blocks[bi].First()]
+	tail := fmt.Sprintf("counter name %q ", blockCounter(rs, bi))
 	if r.Log {
 		tail += fmt.Sprintf("log prefix %q flags skuid ", logPrefix(r))
 	}
@@ -298,7 +276,35 @@ func mapName(rs *ir.Ruleset, i int) string {
 
 func profileChain(id int) string { return fmt.Sprintf("profile_%d", id+1) }
 
-func counterName(index int) string { return fmt.Sprintf("rule_%d", index) }
+// blockCounter names a block's counter after its rules: rule_5, or
+// rules_1_3 for a block of rules 1 to 3.
+func blockCounter(rs *ir.Ruleset, bi int) string {
+	rules := rs.Blocks[bi].Rules
+	first, last := rs.Rules[rules[0]].Index, rs.Rules[rules[len(rules)-1]].Index
+	if first == last {
+		return fmt.Sprintf("rule_%d", first)
+	}
+	return fmt.Sprintf("rules_%d_%d", first, last)
+}
+
+// counterComment is the rule's name, or for a block its first rule's name
+// and how many rules it counts.
+func counterComment(rs *ir.Ruleset, bi int) string {
+	rules := rs.Blocks[bi].Rules
+	name := sanitize(rs.Rules[rules[0]].Name)
+	if len(rules) > 1 {
+		suffix := fmt.Sprintf(" (and %d more rules like it)", len(rules)-1)
+		return limit(name, maxComment-len(suffix)) + suffix
+	}
+	return limit(name, maxComment)
+}
+
+func exactMapName(rs *ir.Ruleset, i int) string {
+	if rs.Dispatch[i].Unit == "" {
+		return exactPrefix
+	}
+	return fmt.Sprintf("%s_unit%d", exactPrefix, i+1)
+}
 
 func logPrefix(r *ir.Rule) string {
 	return fmt.Sprintf("ownerwall rule %d %s: ", r.Index, limit(sanitize(r.Name), 80))

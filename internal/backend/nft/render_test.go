@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"unicode/utf8"
@@ -81,12 +82,14 @@ func TestOutputShortcuts(t *testing.T) {
 	}{
 		{"stateless", "version: 1\nrules:\n  - serve: {tcp: 22, udp: 53}\n    action: drop\n", []string{
 			"tcp flags & (syn | ack) == ack accept",
+			"meta skuid vmap @uid_exact",
 			"meta skuid vmap @uid_profile",
 		}},
 		{"stateful, no serve", "version: 1\noutbound: drop\nrules:\n  - to: {tcp: 22}\n    action: accept\n", []string{
 			"icmpv6 type { nd-router-solicit, nd-router-advert, nd-neighbor-solicit, nd-neighbor-advert, nd-redirect } accept",
 			"meta l4proto tcp ct state established,related accept",
 			"meta l4proto != tcp ct state established,related accept",
+			"meta skuid vmap @uid_exact",
 			"meta skuid vmap @uid_profile",
 		}},
 		// a listener's SYN-ACK is a reply: it must reach the serve rules.
@@ -94,6 +97,7 @@ func TestOutputShortcuts(t *testing.T) {
 			"icmpv6 type { nd-router-solicit, nd-router-advert, nd-neighbor-solicit, nd-neighbor-advert, nd-redirect } accept",
 			"tcp flags & (syn | ack) != syn | ack ct state established,related accept",
 			"meta l4proto != tcp ct state established,related accept",
+			"meta skuid vmap @uid_exact",
 			"meta skuid vmap @uid_profile",
 		}},
 		// UDP sent from a served port may be a reply too.
@@ -101,6 +105,7 @@ func TestOutputShortcuts(t *testing.T) {
 			"icmpv6 type { nd-router-solicit, nd-router-advert, nd-neighbor-solicit, nd-neighbor-advert, nd-redirect } accept",
 			"meta l4proto tcp ct state established,related accept",
 			"meta l4proto != { tcp, udp } ct state established,related accept",
+			"meta skuid vmap @uid_exact",
 			"meta skuid vmap @uid_profile",
 		}},
 	}
@@ -140,12 +145,17 @@ func TestProfileTail(t *testing.T) {
 		if !equal(chain, want) {
 			t.Errorf("outbound %s: profile_1 = %q, want %q", c.outbound, chain, want)
 		}
-		if got := has(s, "add element inet ownerwall uid_profile { 1002 : goto profile_1 }"); !got {
-			t.Errorf("outbound %s: alice (1002) not sent to profile_1:\n%s", c.outbound, s)
+		if got := lookupUID(t, s, "", 1002); got != "goto profile_1" {
+			t.Errorf("outbound %s: alice (1002) goes to %q, want profile_1:\n%s", c.outbound, got, s)
 		}
-		stateful := c.outbound != "accept"
-		if got := has(s, "add element inet ownerwall uid_profile { 0-1001 : goto no_rule }"); got != stateful {
-			t.Errorf("outbound %s: uids without rules go to no_rule: %v, want %v", c.outbound, got, stateful)
+		none := "" // no element: off the end of the output chain, accepted
+		if c.outbound != "accept" {
+			none = "goto no_rule"
+		}
+		for _, uid := range []uint32{0, 1001, 1003, ir.MaxUID} {
+			if got := lookupUID(t, s, "", uid); got != none {
+				t.Errorf("outbound %s: uid %d without rules goes to %q, want %q", c.outbound, uid, got, none)
+			}
 		}
 	}
 }
@@ -167,20 +177,29 @@ rules:
 	if !HasUnits(rs) {
 		t.Error("HasUnits = false")
 	}
-	for _, want := range []string{
-		"add element inet ownerwall uid_profile_unit1 { 0 : accept }",
-		"add element inet ownerwall uid_profile_unit1 { 1-1001 : goto profile_1 }",
-		"add element inet ownerwall uid_profile_unit1 { 1002 : goto profile_2 }",
-		"add element inet ownerwall uid_profile_unit1 { 1003-4294967295 : goto profile_1 }",
-		"add element inet ownerwall uid_profile { 1002 : goto profile_3 }",
+	for _, c := range []struct {
+		unit string
+		uid  uint32
+		want string
+	}{
+		{"_unit1", 0, "accept"},
+		{"_unit1", 1, "goto profile_1"},
+		{"_unit1", 1001, "goto profile_1"},
+		{"_unit1", 1002, "goto profile_2"},
+		{"_unit1", 1003, "goto profile_1"},
+		{"_unit1", ir.MaxUID, "goto profile_1"},
+		{"", 1002, "goto profile_3"},
+		{"", 1001, ""},
 	} {
-		if !has(s, want) {
-			t.Errorf("missing %q in:\n%s", want, s)
+		if got := lookupUID(t, s, c.unit, c.uid); got != c.want {
+			t.Errorf("map%s: uid %d goes to %q, want %q", c.unit, c.uid, got, c.want)
 		}
 	}
 	want := []string{
 		"tcp flags & (syn | ack) == ack accept",
+		`socket cgroupv2 level 2 "system.slice/stunnel.service" meta skuid vmap @uid_exact_unit1`,
 		`socket cgroupv2 level 2 "system.slice/stunnel.service" meta skuid vmap @uid_profile_unit1`,
+		"meta skuid vmap @uid_exact",
 		"meta skuid vmap @uid_profile",
 	}
 	if got := outputRulesOf(s); !equal(got, want) {
@@ -291,4 +310,35 @@ func TestSanitize(t *testing.T) {
 	if got, want := sanitize("a\"b\\c\td\x7fe é"), "a_b_c_d_e é"; got != want {
 		t.Errorf("sanitize = %q, want %q", got, want)
 	}
+}
+
+// lookupUID resolves uid as the kernel does in the output chain: the exact
+// map of the context (unit "" or "_unitN") first, then its range map. ""
+// means no element: the packet goes on.
+func lookupUID(t *testing.T, script, unit string, uid uint32) string {
+	t.Helper()
+	for _, name := range []string{"uid_exact" + unit, "uid_profile" + unit} {
+		for _, l := range lines(script) {
+			body, ok := strings.CutPrefix(l, "add element inet ownerwall "+name+" { ")
+			if !ok {
+				continue
+			}
+			for _, el := range strings.Split(strings.TrimSuffix(body, " }"), ", ") {
+				key, verdict, _ := strings.Cut(el, " : ")
+				lo, hi, _ := strings.Cut(key, "-")
+				if hi == "" {
+					hi = lo
+				}
+				l, err1 := strconv.ParseUint(lo, 10, 32)
+				h, err2 := strconv.ParseUint(hi, 10, 32)
+				if err1 != nil || err2 != nil {
+					t.Fatalf("element %q of %s: not a uid key", el, name)
+				}
+				if uint64(uid) >= l && uint64(uid) <= h {
+					return verdict
+				}
+			}
+		}
+	}
+	return ""
 }

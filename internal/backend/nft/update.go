@@ -1,7 +1,7 @@
 package nft
 
 import (
-	"sigs.k8s.io/knftables"
+	"strings"
 
 	"github.com/ownerwall/ownerwall/internal/ir"
 )
@@ -15,41 +15,48 @@ func Update(prev, next *ir.Ruleset) (script string, changes int, ok bool) {
 	if prev == nil || len(prev.Dispatch) != len(next.Dispatch) || skeleton(prev) != skeleton(next) {
 		return "", 0, false
 	}
-	tx := NewTransaction()
+	var dels, adds strings.Builder
 	for i := range next.Dispatch {
-		old := map[string]string{}
-		for _, e := range elements(prev, i) {
-			old[e.Key[0]] = e.Value[0]
-		}
-		now := map[string]string{}
-		for _, e := range elements(next, i) {
-			now[e.Key[0]] = e.Value[0]
-		}
-		// Deletions first: a range that is split or merged must leave
-		// before its pieces arrive, in the same transaction.
-		for _, e := range elements(prev, i) {
-			if v, kept := now[e.Key[0]]; !kept || v != e.Value[0] {
-				tx.Delete(&knftables.Element{Map: e.Map, Key: e.Key})
-				changes++
-			}
-		}
-		for _, e := range elements(next, i) {
-			if v, had := old[e.Key[0]]; !had || v != e.Value[0] {
-				tx.Add(e)
-				changes++
-			}
+		oldExact, oldRanges := dispatchEntries(prev, i)
+		newExact, newRanges := dispatchEntries(next, i)
+		changes += diff(&dels, &adds, exactMapName(next, i), oldExact, newExact)
+		changes += diff(&dels, &adds, mapName(next, i), oldRanges, newRanges)
+	}
+	// Deletions first: a range that is split or merged must leave before
+	// its pieces arrive, in the same transaction.
+	return dels.String() + adds.String(), changes, true
+}
+
+// diff writes the deletions and additions that turn map name's elements
+// from old into now.
+func diff(dels, adds *strings.Builder, name string, old, now []entry) int {
+	had := make(map[string]string, len(old))
+	for _, e := range old {
+		had[e.key()] = e.verdict
+	}
+	has := make(map[string]string, len(now))
+	for _, e := range now {
+		has[e.key()] = e.verdict
+	}
+	var gone, come []entry
+	for _, e := range old {
+		if v, kept := has[e.key()]; !kept || v != e.verdict {
+			gone = append(gone, e)
 		}
 	}
-	return tx.String(), changes, true
+	for _, e := range now {
+		if v, ok := had[e.key()]; !ok || v != e.verdict {
+			come = append(come, e)
+		}
+	}
+	writeElements(dels, "delete", name, gone, false)
+	writeElements(adds, "add", name, come, true)
+	return len(gone) + len(come)
 }
 
 // skeleton is the script without the uid map elements.
 func skeleton(rs *ir.Ruleset) string {
-	bare := *rs
-	bare.Dispatch = make([]ir.Dispatch, len(rs.Dispatch))
-	for i, d := range rs.Dispatch {
-		d.UIDs = nil
-		bare.Dispatch[i] = d
-	}
-	return Script(&bare)
+	tx := NewTransaction()
+	Build(tx, rs)
+	return tx.String()
 }
