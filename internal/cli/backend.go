@@ -2,6 +2,7 @@ package cli
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os/exec"
 	"strings"
@@ -25,6 +26,12 @@ type backend interface {
 	Flush(ctx context.Context) error
 	// Listing is ownerwall's live ruleset as the kernel reports it, "" if none.
 	Listing(ctx context.Context) (string, error)
+	// Generation is a counter that moves with every change of the
+	// kernel's ruleset, when the backend has one (nf_tables).
+	Generation() (uint32, bool)
+	// Reference is the listing that script gives once loaded, made in a
+	// scratch network namespace (for backends with a Generation).
+	Reference(ctx context.Context, script string) (string, error)
 	// Snapshot is a script that puts the live ruleset back as it is now.
 	Snapshot(ctx context.Context) (string, error)
 	Counters(ctx context.Context) ([]nft.Counter, error)
@@ -71,6 +78,15 @@ func (nftBackend) Flush(ctx context.Context) error {
 
 func (nftBackend) Listing(ctx context.Context) (string, error) { return nft.List(ctx) }
 
+func (nftBackend) Generation() (uint32, bool) {
+	g, err := nft.Generation()
+	return g, err == nil
+}
+
+func (nftBackend) Reference(ctx context.Context, script string) (string, error) {
+	return nft.Reference(ctx, script)
+}
+
 func (nftBackend) Snapshot(ctx context.Context) (string, error) { return nft.Snapshot(ctx) }
 
 func (nftBackend) Counters(ctx context.Context) ([]nft.Counter, error) { return nft.Counters(ctx) }
@@ -108,6 +124,14 @@ func (iptablesBackend) LoadScript(ctx context.Context, script string) error {
 func (iptablesBackend) Flush(ctx context.Context) error { return iptables.Flush(ctx) }
 
 func (iptablesBackend) Listing(ctx context.Context) (string, error) { return iptables.Listing(ctx) }
+
+// Generation: iptables-legacy has none, and the listing of the xtables
+// chains is recorded at apply instead.
+func (iptablesBackend) Generation() (uint32, bool) { return 0, false }
+
+func (iptablesBackend) Reference(context.Context, string) (string, error) {
+	return "", errors.New("iptables: no reference listing, the listing is recorded at apply")
+}
 
 func (iptablesBackend) Snapshot(ctx context.Context) (string, error) { return iptables.Snapshot(ctx) }
 

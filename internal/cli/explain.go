@@ -10,7 +10,6 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/ownerwall/ownerwall/internal/backend/nft"
 	"github.com/ownerwall/ownerwall/internal/explain"
 	"github.com/ownerwall/ownerwall/internal/ir"
 )
@@ -129,10 +128,10 @@ func (a *app) explainRuleset(ctx context.Context, file string, live bool) (*ir.R
 	if err != nil {
 		return nil, err
 	}
-	switch {
-	case listing == "":
+	if listing == "" {
 		return nil, fmt.Errorf("--live: nothing is loaded (the ruleset applied %s is gone; ownerwall restore loads it)", rec.AppliedAt.Format("2006-01-02 15:04:05"))
-	case nft.Normalize(listing) != rec.Listing:
+	}
+	if drifted, err := a.driftOf(ctx, b, rec, listing); err != nil || len(drifted) > 0 {
 		fmt.Fprintln(a.stderr, "ownerwall: warning: the live ruleset was changed since it was applied (see ownerwall status); explaining what was applied")
 	}
 	return rec.Ruleset, nil

@@ -178,14 +178,19 @@ func (a *app) apply(ctx context.Context, b backend, rs *ir.Ruleset, file string,
 	if err != nil {
 		return err
 	}
-	listing, err := b.Listing(ctx)
-	if err != nil {
-		return err
-	}
 	sum := sha256.Sum256(policy)
 	rec := &state.Applied{
 		Backend: b.Name(), Flavour: b.Flavour(ctx), Policy: file, SHA256: hex.EncodeToString(sum[:]),
-		AppliedAt: time.Now().UTC(), Script: b.Script(rs), Listing: nft.Normalize(listing), Ruleset: rs,
+		AppliedAt: time.Now().UTC(), Script: b.Script(rs), Ruleset: rs,
+	}
+	if gen, ok := b.Generation(); ok {
+		rec.Generation = &gen
+	} else {
+		listing, err := b.Listing(ctx)
+		if err != nil {
+			return err
+		}
+		rec.Listing = nft.Normalize(listing)
 	}
 	if err := st.SaveApplied(rec); err != nil {
 		return fmt.Errorf("applied, but the state was not saved (restore at boot would load the previous policy): %w", err)
@@ -210,7 +215,7 @@ func (a *app) apply(ctx context.Context, b backend, rs *ir.Ruleset, file string,
 // memberships changed; else by replacing the whole ruleset. It says which.
 func (a *app) load1(ctx context.Context, b backend, rs *ir.Ruleset) (string, error) {
 	if rec, err := a.store().LoadApplied(); err == nil && rec.Backend == b.Name() && rec.Ruleset != nil {
-		if live, err := b.Listing(ctx); err == nil && live != "" && nft.Normalize(live) == rec.Listing {
+		if a.unchanged(ctx, b, rec) {
 			n, ok, err := b.Update(ctx, rec.Ruleset, rs)
 			if err != nil {
 				return "", err
@@ -224,6 +229,38 @@ func (a *app) load1(ctx context.Context, b backend, rs *ir.Ruleset) (string, err
 		return "", err
 	}
 	return "replaced the whole ruleset", nil
+}
+
+// unchanged reports whether the live ruleset is exactly the one rec
+// records: the kernel's generation has not moved since (nft), or the live
+// listing is the recorded one. When the generation moved, something in the
+// namespace changed, maybe not ownerwall's table; a full replacement is
+// then the safe answer, and costs what a comparison would.
+func (a *app) unchanged(ctx context.Context, b backend, rec *state.Applied) bool {
+	if rec.Generation != nil {
+		gen, ok := b.Generation()
+		return ok && gen == *rec.Generation
+	}
+	live, err := b.Listing(ctx)
+	return err == nil && live != "" && rec.Listing != "" && nft.Normalize(live) == rec.Listing
+}
+
+// driftOf lists how the live listing differs from what rec applied; none
+// while the kernel's generation has not moved.
+func (a *app) driftOf(ctx context.Context, b backend, rec *state.Applied, live string) ([]string, error) {
+	if rec.Generation != nil {
+		if gen, ok := b.Generation(); ok && gen == *rec.Generation {
+			return []string{}, nil
+		}
+	}
+	ref := rec.Listing
+	if ref == "" {
+		var err error
+		if ref, err = b.Reference(ctx, rec.Script); err != nil {
+			return nil, err
+		}
+	}
+	return drift(ref, live), nil
 }
 
 func token() string {

@@ -49,7 +49,13 @@ func (a *app) planCommand() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			res := plan(rs, b.Script(rs), live, rec)
+			var drifted []string
+			if rec != nil && rec.Ruleset != nil && live != "" {
+				if drifted, err = a.driftOf(ctx, b, rec, live); err != nil {
+					return err
+				}
+			}
+			res := plan(rs, b.Script(rs), live, rec, drifted)
 			if asJSON {
 				if err := writeJSON(a.stdout, res); err != nil {
 					return err
@@ -69,7 +75,7 @@ func (a *app) planCommand() *cobra.Command {
 	return cmd
 }
 
-func plan(rs *ir.Ruleset, script, live string, rec *state.Applied) planResult {
+func plan(rs *ir.Ruleset, script, live string, rec *state.Applied, drifted []string) planResult {
 	res := planResult{Added: []string{}, Removed: []string{}, Drift: []string{}}
 	want := ir.Describe(rs)
 	switch {
@@ -84,7 +90,9 @@ func plan(rs *ir.Ruleset, script, live string, rec *state.Applied) planResult {
 		if rec.Script != script && len(res.Added) == 0 && len(res.Removed) == 0 {
 			res.Note = "the rendered ruleset differs (a new ownerwall version?) though its meaning does not"
 		}
-		res.Drift = drift(rec.Listing, live)
+		if drifted != nil {
+			res.Drift = drifted
+		}
 		if rec.Script != script {
 			res.Changes = true
 		}

@@ -53,7 +53,9 @@ func (a *app) statusCommand() *cobra.Command {
 			if rec != nil {
 				res.Policy, res.AppliedAt = rec.Policy, &rec.AppliedAt
 				if live != "" {
-					res.Drift = drift(rec.Listing, live)
+					if res.Drift, err = a.driftOf(ctx, b, rec, live); err != nil {
+						return err
+					}
 				}
 			}
 			if p, err := a.store().LoadPending(); err == nil {

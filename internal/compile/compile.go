@@ -50,11 +50,12 @@ func Compile(ctx context.Context, p *policy.Policy, env Env) (*ir.Ruleset, error
 }
 
 type resolver struct {
-	env      Env
-	file     string
-	problems policy.Problems
-	users    map[string]ir.Principal
-	groups   map[string]ir.Principal
+	env       Env
+	file      string
+	problems  policy.Problems
+	users     map[string]ir.Principal
+	groups    map[string]ir.Principal
+	primaries ident.PrimaryIndex // built at the first group
 }
 
 func (r *resolver) fail(pos policy.Pos, format string, args ...any) {
@@ -109,7 +110,13 @@ func (r *resolver) principal(ctx context.Context, p policy.Principal) ir.Princip
 			r.fail(p.Pos, "%s", describe(what, err))
 			return out
 		}
-		members, err := ident.Members(ctx, r.env.Dir, g)
+		if r.primaries == nil {
+			if r.primaries, err = ident.NewPrimaryIndex(ctx, r.env.Dir); err != nil {
+				r.fail(p.Pos, "members of group %q: %v", g.Name, err)
+				return out
+			}
+		}
+		members, err := r.primaries.Members(ctx, r.env.Dir, g)
 		if err != nil {
 			r.fail(p.Pos, "members of group %q: %v", g.Name, err)
 			return out

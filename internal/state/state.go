@@ -36,7 +36,14 @@ type Applied struct {
 	SHA256    string      `json:"policy_sha256"`
 	AppliedAt time.Time   `json:"applied_at"`
 	Script    string      `json:"script"`  // exactly what was loaded
-	Listing   string      `json:"listing"` // the live ruleset right after, counters zeroed: drift is measured against it
+	// Listing is the live ruleset right after, counters zeroed: drift is
+	// measured against it. The nft backend records Generation instead:
+	// while the kernel's generation has not moved, nothing changed; when
+	// it has, the reference listing is made again from Script, in a
+	// scratch network namespace. Listing 100,000 uid elements takes nft a
+	// second, and an apply need not wait for it.
+	Listing    string      `json:"listing,omitempty"`
+	Generation *uint32     `json:"generation,omitempty"`
 	Ruleset   *ir.Ruleset `json:"ruleset"` // for explain --live and plan
 }
 

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os/exec"
 	"regexp"
+	"sort"
 	"strconv"
 	"strings"
 )
@@ -81,7 +82,32 @@ func Snapshot(ctx context.Context) (string, error) {
 
 var countersRE = regexp.MustCompile(`packets \d+ bytes \d+`)
 
-// Normalize zeroes counter values so that listings compare by content.
+// Normalize zeroes counter values and puts every map element on its own
+// line, sorted, so that listings compare by content: the kernel dumps a
+// hash map's elements in an order of its own.
 func Normalize(listing string) string {
-	return countersRE.ReplaceAllString(listing, "packets 0 bytes 0")
+	listing = countersRE.ReplaceAllString(listing, "packets 0 bytes 0")
+	lines := strings.Split(listing, "\n")
+	out := make([]string, 0, len(lines))
+	for i := 0; i < len(lines); i++ {
+		indent, body, ok := strings.Cut(lines[i], "elements = {")
+		if !ok {
+			out = append(out, lines[i])
+			continue
+		}
+		for !strings.HasSuffix(strings.TrimSpace(body), "}") && i+1 < len(lines) {
+			i++
+			body += " " + lines[i]
+		}
+		body = strings.TrimSuffix(strings.TrimSpace(body), "}")
+		var elems []string
+		for _, e := range strings.Split(body, ",") {
+			if e = strings.Join(strings.Fields(e), " "); e != "" {
+				elems = append(elems, indent+"element "+e)
+			}
+		}
+		sort.Strings(elems)
+		out = append(out, elems...)
+	}
+	return strings.Join(out, "\n")
 }
