@@ -11,6 +11,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/ownerwall/ownerwall/internal/explain"
+	"github.com/ownerwall/ownerwall/internal/ident"
 	"github.com/ownerwall/ownerwall/internal/ir"
 )
 
@@ -67,6 +68,9 @@ func (a *app) explainCommand() *cobra.Command {
 			rs, err := a.explainRuleset(ctx, file, live)
 			if err != nil {
 				return err
+			}
+			if live {
+				a.describeMembership(ctx, rs, q.UID)
 			}
 			isLocal, err := explain.HostAddrs()
 			if err != nil {
@@ -174,4 +178,48 @@ func checkProto(p string) (string, error) {
 		return p, nil
 	}
 	return "", fmt.Errorf("unknown protocol %q", p)
+}
+
+// describeMembership fills in, for a ruleset read back from the state,
+// how uid belongs to each user and group principal (which the state does
+// not record), as the accounts database says now.
+func (a *app) describeMembership(ctx context.Context, rs *ir.Ruleset, uid uint32) {
+	acct, err := a.env.Dir.LookupUID(ctx, uid)
+	if err != nil {
+		return // no account: explain says "uid N is in ..."
+	}
+	for ri := range rs.Rules {
+		r := &rs.Rules[ri]
+		for _, ps := range [][]ir.Principal{r.Who, r.Except} {
+			for i := range ps {
+				p := &ps[i]
+				if !ir.ContainsUID(p.UIDs, uid) {
+					continue
+				}
+				desc := ""
+				switch p.Kind {
+				case "user":
+					desc = "the account " + acct.Name
+				case "group", "gid":
+					var g ident.Group
+					if name, ok := strings.CutPrefix(p.Ref, "group:"); ok {
+						g, err = a.env.Dir.LookupGroup(ctx, name)
+					} else if n, perr := strconv.ParseUint(strings.TrimPrefix(p.Ref, "gid:"), 10, 32); perr == nil {
+						g, err = a.env.Dir.LookupGID(ctx, uint32(n))
+					}
+					if err != nil || g.Name == "" {
+						continue
+					}
+					via := ident.Supplementary
+					if acct.GID == g.GID {
+						via = ident.Primary
+					}
+					desc = fmt.Sprintf("%s is a %s member of %s", acct.Name, via, g.Name)
+				default:
+					continue
+				}
+				p.Via = map[uint32]string{uid: desc}
+			}
+		}
+	}
 }

@@ -98,7 +98,10 @@ type Principal struct {
 	UIDs []Interval
 	// Via says, for group members, whether the group is the account's
 	// primary or a supplementary group; and for users, the account name.
-	Via map[uint32]string
+	// It is for explain, and not recorded with an applied ruleset: with
+	// 100,000 members it would make every apply write (and the next one
+	// read) megabytes; explain --live asks the accounts database again.
+	Via map[uint32]string `json:"-"`
 	// Unit principals: the unit's full name and its cgroup v2 path
 	// (relative to the cgroup2 mount).
 	Unit   string

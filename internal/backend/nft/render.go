@@ -4,6 +4,7 @@ package nft
 
 import (
 	"fmt"
+	"strconv"
 	"strings"
 	"unicode/utf8"
 
@@ -262,9 +263,9 @@ func join(parts ...string) string {
 
 func uidKey(lo, hi uint32) string {
 	if lo == hi {
-		return fmt.Sprint(lo)
+		return strconv.FormatUint(uint64(lo), 10)
 	}
-	return fmt.Sprintf("%d-%d", lo, hi)
+	return strconv.FormatUint(uint64(lo), 10) + "-" + strconv.FormatUint(uint64(hi), 10)
 }
 
 func mapName(rs *ir.Ruleset, i int) string {
