@@ -84,6 +84,7 @@ type workRequest struct {
 // never one address family loaded and the other not, never a ruleset
 // loaded but not recorded.
 func (a *app) inWorker(ctx context.Context, req workRequest) error {
+	start := time.Now()
 	self, err := os.Executable()
 	if err != nil {
 		return err
@@ -92,6 +93,7 @@ func (a *app) inWorker(ctx context.Context, req workRequest) error {
 	if err != nil {
 		return err
 	}
+	a.phase(ctx, "encode request", start)
 	f, err := sealed.File("ownerwall-work", data)
 	if err != nil {
 		return err
@@ -125,10 +127,12 @@ func (a *app) workCommand() *cobra.Command {
 			if f == nil {
 				return errors.New("__work runs as ownerwall's worker")
 			}
+			start := time.Now()
 			var req workRequest
 			if err := json.NewDecoder(f).Decode(&req); err != nil {
 				return fmt.Errorf("worker: %w", err)
 			}
+			a.phase(ctx, "worker: read request", start)
 			l, err := a.lock(ctx)
 			if err != nil {
 				return err
@@ -174,14 +178,22 @@ func (a *app) apply(ctx context.Context, b backend, rs *ir.Ruleset, file string,
 	} else if err := st.RemovePending(); err != nil {
 		return err
 	}
-	how, err := a.load1(ctx, b, rs)
+	start := time.Now()
+	how, prev, err := a.load1(ctx, b, rs)
 	if err != nil {
 		return err
 	}
+	a.phase(ctx, "load", start)
+	start = time.Now()
 	sum := sha256.Sum256(policy)
 	rec := &state.Applied{
-		Backend: b.Name(), Flavour: b.Flavour(ctx), Policy: file, SHA256: hex.EncodeToString(sum[:]),
+		Backend: b.Name(), Policy: file, SHA256: hex.EncodeToString(sum[:]),
 		AppliedAt: time.Now().UTC(), Script: b.Script(rs), Ruleset: rs,
+	}
+	if prev != nil {
+		rec.Flavour = prev.Flavour // updated in place: the same nft
+	} else {
+		rec.Flavour = b.Flavour(ctx)
 	}
 	if gen, ok := b.Generation(); ok {
 		rec.Generation = &gen
@@ -192,9 +204,12 @@ func (a *app) apply(ctx context.Context, b backend, rs *ir.Ruleset, file string,
 		}
 		rec.Listing = nft.Normalize(listing)
 	}
+	a.phase(ctx, "record", start)
+	start = time.Now()
 	if err := st.SaveApplied(rec); err != nil {
 		return fmt.Errorf("applied, but the state was not saved (restore at boot would load the previous policy): %w", err)
 	}
+	a.phase(ctx, "save state", start)
 	if pending != nil {
 		if err := st.SavePending(pending); err != nil {
 			return a.rollbackNow(ctx, pending, fmt.Errorf("cannot arm the rollback: %w", err))
@@ -213,22 +228,25 @@ func (a *app) apply(ctx context.Context, b backend, rs *ir.Ruleset, file string,
 // load1 loads rs: in place, changing only uid map elements, when the live
 // ruleset is exactly the one last applied by this backend and only
 // memberships changed; else by replacing the whole ruleset. It says which.
-func (a *app) load1(ctx context.Context, b backend, rs *ir.Ruleset) (string, error) {
+// When it updated in place, prev is the record it started from.
+func (a *app) load1(ctx context.Context, b backend, rs *ir.Ruleset) (how string, prev *state.Applied, err error) {
+	start := time.Now()
 	if rec, err := a.store().LoadApplied(); err == nil && rec.Backend == b.Name() && rec.Ruleset != nil {
+		a.phase(ctx, "read state", start)
 		if a.unchanged(ctx, b, rec) {
 			n, ok, err := b.Update(ctx, rec.Ruleset, rs)
 			if err != nil {
-				return "", err
+				return "", nil, err
 			}
 			if ok {
-				return fmt.Sprintf("updated %d uid map elements in place", n), nil
+				return fmt.Sprintf("updated %d uid map elements in place", n), rec, nil
 			}
 		}
 	}
 	if err := b.Load(ctx, rs); err != nil {
-		return "", err
+		return "", nil, err
 	}
-	return "replaced the whole ruleset", nil
+	return "replaced the whole ruleset", nil, nil
 }
 
 // unchanged reports whether the live ruleset is exactly the one rec

@@ -2,6 +2,7 @@
 package cli
 
 import (
+	"time"
 	"context"
 	"errors"
 	"fmt"
@@ -57,7 +58,7 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) (code in
 		stdout: stdout,
 		stderr: stderr,
 		env:    compile.Env{Dir: ident.NewNSS(), Units: ident.Systemd{}, Hosts: ident.Resolver{}},
-		log:    slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn})),
+		log:    slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: logLevel()})),
 	}
 	root := a.rootCommand()
 	root.SetArgs(args)
@@ -74,6 +75,21 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) (code in
 	}
 	a.printError(err)
 	return 1
+}
+
+// logLevel is warn, or what OWNERWALL_LOG says (debug shows where an
+// apply spends its time).
+func logLevel() slog.Level {
+	var l slog.Level
+	if err := l.UnmarshalText([]byte(os.Getenv("OWNERWALL_LOG"))); err != nil {
+		return slog.LevelWarn
+	}
+	return l
+}
+
+// phase logs, at debug level, how long a step took since start.
+func (a *app) phase(ctx context.Context, name string, start time.Time) {
+	a.log.DebugContext(ctx, "phase", "step", name, "ms", float64(time.Since(start).Microseconds())/1000)
 }
 
 func (a *app) printError(err error) {
@@ -121,11 +137,16 @@ func (a *app) rootCommand() *cobra.Command {
 
 // load reads, parses and compiles a policy file.
 func (a *app) load(ctx context.Context, file string) (*ir.Ruleset, error) {
+	start := time.Now()
 	p, err := parseFile(file)
 	if err != nil {
 		return nil, err
 	}
-	return compile.Compile(ctx, p, a.env)
+	a.phase(ctx, "parse", start)
+	start = time.Now()
+	rs, err := compile.Compile(ctx, p, a.env)
+	a.phase(ctx, "compile", start)
+	return rs, err
 }
 
 func parseFile(file string) (*policy.Policy, error) {

@@ -95,7 +95,7 @@ type PortRange struct{ Lo, Hi uint16 }
 type Principal struct {
 	Ref  string // as written in the policy
 	Kind string // user, uid, group, gid, unit, everyone
-	UIDs []Interval
+	UIDs Intervals
 	// Via says, for group members, whether the group is the account's
 	// primary or a supplementary group; and for users, the account name.
 	// It is for explain, and not recorded with an applied ruleset: with
@@ -147,7 +147,7 @@ type Dispatch struct {
 	Unit   string // "" for the default context
 	Cgroup string // cgroup v2 path of the unit
 	Level  int    // depth of Cgroup (number of path components)
-	UIDs   []UIDRange
+	UIDs   UIDRanges
 }
 
 // UIDRange maps an inclusive uid interval to a profile. Profile -1 means no

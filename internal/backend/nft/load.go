@@ -53,6 +53,29 @@ func Load(ctx context.Context, script string, unitCgroups bool) error {
 	return err
 }
 
+// LoadSeeing loads a short script, of a few uid elements, with a plain
+// `nft -f`: see Load for why long ones are loaded blind to the account
+// database. It must not match cgroups (no unit paths to resolve).
+func LoadSeeing(ctx context.Context, script string) error {
+	f, err := sealed.File("ownerwall-nft-script", []byte(script))
+	if err != nil {
+		return fmt.Errorf("nft: %w", err)
+	}
+	defer f.Close()
+	cmd := exec.CommandContext(ctx, "nft", "-f", "/dev/fd/3")
+	cmd.ExtraFiles = []*os.File{f}
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	if err := cmd.Run(); err != nil {
+		msg := strings.TrimSpace(stderr.String())
+		if msg == "" {
+			msg = err.Error()
+		}
+		return fmt.Errorf("nft refused the ruleset, nothing changed: %s", firstLines(msg, 6))
+	}
+	return nil
+}
+
 // Reference loads script in a scratch network namespace and returns the
 // listing nft gives of it there, counters zeroed and elements sorted: what
 // the live table should list, to compare it with.
