@@ -29,13 +29,13 @@ func Dir() string {
 
 // Applied is the record of the last successful apply.
 type Applied struct {
-	Format    int         `json:"format"` // 1
-	Backend   string      `json:"backend"`
-	Flavour   string      `json:"flavour,omitempty"`
-	Policy    string      `json:"policy_file"`
-	SHA256    string      `json:"policy_sha256"`
-	AppliedAt time.Time   `json:"applied_at"`
-	Script    string      `json:"script"`  // exactly what was loaded
+	Format    int       `json:"format"` // 1
+	Backend   string    `json:"backend"`
+	Flavour   string    `json:"flavour,omitempty"`
+	Policy    string    `json:"policy_file"`
+	SHA256    string    `json:"policy_sha256"`
+	AppliedAt time.Time `json:"applied_at"`
+	Script    string    `json:"script"` // exactly what was loaded
 	// Listing is the live ruleset right after, counters zeroed: drift is
 	// measured against it. The nft backend records Generation instead:
 	// while the kernel's generation has not moved, nothing changed; when
@@ -44,7 +44,7 @@ type Applied struct {
 	// second, and an apply need not wait for it.
 	Listing    string      `json:"listing,omitempty"`
 	Generation *uint32     `json:"generation,omitempty"`
-	Ruleset   *ir.Ruleset `json:"ruleset"` // for explain --live and plan
+	Ruleset    *ir.Ruleset `json:"ruleset"` // for explain --live and plan
 }
 
 // Pending is an apply awaiting `ownerwall confirm`.
