@@ -3,10 +3,10 @@ module github.com/ownerwall/ownerwall
 go 1.26.8
 
 require (
-	github.com/goccy/go-yaml v1.19.2
 	github.com/spf13/cobra v1.10.2
 	golang.org/x/net v0.57.0
 	golang.org/x/sys v0.47.0
+	gopkg.in/yaml.v3 v3.0.1
 	sigs.k8s.io/knftables v0.0.22
 )
 

@@ -21,7 +21,8 @@ func Parse(file string, data []byte) (*Policy, error) {
 		c.addf(Pos{Line: 1, Col: 1}, "the file is larger than %d bytes", MaxFileSize)
 		return nil, c.problems
 	}
-	// goccy/go-yaml miscounts lines after a comment in CRLF files.
+	// A CRLF file reads as its LF twin, same positions and same values;
+	// source (source.go) relies on it, counting each CR and LF as a line.
 	data = bytes.ReplaceAll(data, []byte("\r\n"), []byte("\n"))
 	root := parseYAML(c, data)
 	if len(c.problems) > 0 {
