@@ -137,8 +137,17 @@ func (a *app) rootCommand() *cobra.Command {
 
 // load reads, parses and compiles a policy file.
 func (a *app) load(ctx context.Context, file string) (*ir.Ruleset, error) {
+	data, err := readPolicy(file)
+	if err != nil {
+		return nil, err
+	}
+	return a.compileData(ctx, file, data)
+}
+
+// compileData parses and compiles the policy text data of file.
+func (a *app) compileData(ctx context.Context, file string, data []byte) (*ir.Ruleset, error) {
 	start := time.Now()
-	p, err := parseFile(file)
+	p, err := policy.Parse(file, data)
 	if err != nil {
 		return nil, err
 	}
@@ -149,7 +158,9 @@ func (a *app) load(ctx context.Context, file string) (*ir.Ruleset, error) {
 	return rs, err
 }
 
-func parseFile(file string) (*policy.Policy, error) {
+// readPolicy reads a policy file, at most one byte past the size limit
+// (which policy.Parse then reports).
+func readPolicy(file string) ([]byte, error) {
 	f, err := os.Open(file)
 	if err != nil {
 		return nil, fmt.Errorf("read policy: %w", err)
@@ -159,7 +170,7 @@ func parseFile(file string) (*policy.Policy, error) {
 	if err != nil {
 		return nil, fmt.Errorf("read policy %s: %w", file, err)
 	}
-	return policy.Parse(file, data)
+	return data, nil
 }
 
 func policyFlag(cmd *cobra.Command, file *string) {

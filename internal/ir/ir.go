@@ -58,22 +58,22 @@ type Rule struct {
 	Name   string
 	Dir    Direction
 	Action Action
-	Log    bool
+	Log    bool `json:",omitempty"`
 	Match  Match
-	Who    []Principal
-	Except []Principal
+	Who    []Principal `json:",omitempty"`
+	Except []Principal `json:",omitempty"`
 }
 
 // Match is a rule's destination (for serve: its local ports).
 type Match struct {
-	TCP *Ports // nil: TCP is not matched (unless AllProtocols)
-	UDP *Ports
+	TCP *Ports `json:",omitempty"` // nil: TCP is not matched (unless AllProtocols)
+	UDP *Ports `json:",omitempty"`
 	// AllProtocols: neither tcp nor udp was given, every protocol matches.
-	AllProtocols bool
-	AnyHost      bool
-	Local        bool           // every address of this host, both families
-	Nets         []netip.Prefix // sorted, IPv4 first
-	Names        []ResolvedName // host names and what they resolved to
+	AllProtocols bool           `json:",omitempty"`
+	AnyHost      bool           `json:",omitempty"`
+	Local        bool           `json:",omitempty"` // every address of this host, both families
+	Nets         []netip.Prefix `json:",omitempty"` // sorted, IPv4 first
+	Names        []ResolvedName `json:",omitempty"` // host names and what they resolved to
 }
 
 // ResolvedName records a host name's addresses at compile time.
@@ -84,8 +84,8 @@ type ResolvedName struct {
 
 // Ports is a set of ports of one protocol.
 type Ports struct {
-	Any    bool
-	Ranges []PortRange // sorted, merged
+	Any    bool        `json:",omitempty"`
+	Ranges []PortRange `json:",omitempty"` // sorted, merged
 }
 
 // PortRange is an inclusive port range.
@@ -93,9 +93,9 @@ type PortRange struct{ Lo, Hi uint16 }
 
 // Principal is one resolved principal reference.
 type Principal struct {
-	Ref  string // as written in the policy
-	Kind string // user, uid, group, gid, unit, everyone
-	UIDs Intervals
+	Ref  string    // as written in the policy
+	Kind string    // user, uid, group, gid, unit, everyone
+	UIDs Intervals `json:",omitempty"`
 	// Via says, for group members, whether the group is the account's
 	// primary or a supplementary group; and for users, the account name.
 	// It is for explain, and not recorded with an applied ruleset: with
@@ -104,8 +104,8 @@ type Principal struct {
 	Via map[uint32]string `json:"-"`
 	// Unit principals: the unit's full name and its cgroup v2 path
 	// (relative to the cgroup2 mount).
-	Unit   string
-	Cgroup string
+	Unit   string `json:",omitempty"`
+	Cgroup string `json:",omitempty"`
 }
 
 // Interval is an inclusive uid interval.
