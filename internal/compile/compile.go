@@ -25,6 +25,11 @@ type Env struct {
 // Resolution failures come back as policy.Problems, one per reference.
 func Compile(ctx context.Context, p *policy.Policy, env Env) (*ir.Ruleset, error) {
 	r := &resolver{env: env, file: p.File, users: map[string]ir.Principal{}, groups: map[string]ir.Principal{}}
+	if pf, ok := env.Dir.(prefetcher); ok && needsGroups(p) {
+		if err := pf.Prefetch(ctx); err != nil {
+			return nil, fmt.Errorf("accounts: %w", err)
+		}
+	}
 	rs := &ir.Ruleset{Source: p.File, Outbound: ir.Action(p.Outbound), Stateful: p.Outbound != policy.Accept}
 	for _, pr := range p.Rules {
 		rule := ir.Rule{Index: pr.Index, Name: pr.Name, Dir: ir.Direction(pr.Dir), Action: ir.Action(pr.Action), Log: pr.Log}
@@ -47,6 +52,27 @@ func Compile(ctx context.Context, p *policy.Policy, env Env) (*ir.Ruleset, error
 	}
 	buildDispatch(rs)
 	return rs, nil
+}
+
+// prefetcher is a directory that can read all accounts and groups at
+// once (ident.NSS).
+type prefetcher interface {
+	Prefetch(ctx context.Context) error
+}
+
+// needsGroups reports whether p names a group: then its compile reads
+// every account and every group.
+func needsGroups(p *policy.Policy) bool {
+	for _, r := range p.Rules {
+		for _, ps := range [][]policy.Principal{r.Who, r.Except} {
+			for _, pr := range ps {
+				if pr.Kind == policy.KindGroup || pr.Kind == policy.KindGID {
+					return true
+				}
+			}
+		}
+	}
+	return false
 }
 
 type resolver struct {

@@ -1,6 +1,8 @@
 package compile
 
 import (
+	"cmp"
+	"slices"
 	"sort"
 	"strings"
 
@@ -224,11 +226,17 @@ func partition(sets [][]ir.Interval, pt *profileTable) []ir.UIDRange {
 			evs = append(evs, event{uint64(iv.Lo), i, true}, event{uint64(iv.Hi) + 1, i, false})
 		}
 	}
-	sort.Slice(evs, func(i, j int) bool {
-		if evs[i].at != evs[j].at {
-			return evs[i].at < evs[j].at
+	slices.SortFunc(evs, func(a, b event) int {
+		if a.at != b.at {
+			return cmp.Compare(a.at, b.at)
 		}
-		return !evs[i].add && evs[j].add // removals first
+		switch { // removals first
+		case a.add == b.add:
+			return 0
+		case !a.add:
+			return -1
+		}
+		return 1
 	})
 	active := map[int]bool{}
 	var out []ir.UIDRange
