@@ -54,29 +54,35 @@ func (ivs Intervals) MarshalJSON() ([]byte, error) {
 }
 
 func (ivs *Intervals) UnmarshalJSON(data []byte) error {
-	if len(data) > 0 && data[0] != '"' { // a list of objects, as written before
-		var old []Interval
-		err := json.Unmarshal(data, &old)
-		*ivs = old
+	var out Intervals
+	err := decodeList(data, (*[]Interval)(&out), func(part string) error {
+		lo, hi, err := parseSpan(part)
+		out = append(out, Interval{Lo: lo, Hi: hi})
 		return err
+	})
+	*ivs = out
+	return err
+}
+
+// decodeList reads a compact list: a JSON string of comma-separated
+// parts, each given to each; or, as written before, a JSON list of
+// objects, decoded into legacy.
+func decodeList(data []byte, legacy any, each func(part string) error) error {
+	if len(data) > 0 && data[0] != '"' {
+		return json.Unmarshal(data, legacy)
 	}
 	var s string
 	if err := json.Unmarshal(data, &s); err != nil {
 		return err
 	}
-	*ivs = nil
 	if s == "" {
 		return nil
 	}
-	out := make(Intervals, 0, strings.Count(s, ",")+1)
 	for _, part := range strings.Split(s, ",") {
-		lo, hi, err := parseSpan(part)
-		if err != nil {
+		if err := each(part); err != nil {
 			return err
 		}
-		out = append(out, Interval{Lo: lo, Hi: hi})
 	}
-	*ivs = out
 	return nil
 }
 
@@ -94,22 +100,8 @@ func (rs UIDRanges) MarshalJSON() ([]byte, error) {
 }
 
 func (rs *UIDRanges) UnmarshalJSON(data []byte) error {
-	if len(data) > 0 && data[0] != '"' { // a list of objects, as written before
-		var old []UIDRange
-		err := json.Unmarshal(data, &old)
-		*rs = old
-		return err
-	}
-	var s string
-	if err := json.Unmarshal(data, &s); err != nil {
-		return err
-	}
-	*rs = nil
-	if s == "" {
-		return nil
-	}
-	out := make(UIDRanges, 0, strings.Count(s, ",")+1)
-	for _, part := range strings.Split(s, ",") {
+	var out UIDRanges
+	err := decodeList(data, (*[]UIDRange)(&out), func(part string) error {
 		span, prof, ok := strings.Cut(part, ":")
 		if !ok {
 			return fmt.Errorf("uid range %q: no profile", part)
@@ -123,7 +115,8 @@ func (rs *UIDRanges) UnmarshalJSON(data []byte) error {
 			return fmt.Errorf("uid range %q: bad profile", part)
 		}
 		out = append(out, UIDRange{Lo: lo, Hi: hi, Profile: p})
-	}
+		return nil
+	})
 	*rs = out
-	return nil
+	return err
 }

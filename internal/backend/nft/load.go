@@ -49,7 +49,7 @@ func Load(ctx context.Context, script string, unitCgroups bool) error {
 	if extra := os.Getenv("OWNERWALL_TEST_APPEND"); extra != "" {
 		script += extra + "\n"
 	}
-	_, err := runNft(ctx, script, unitCgroups, false)
+	_, err := runNft(ctx, script, nftRun{unitCgroups: unitCgroups})
 	return err
 }
 
@@ -57,39 +57,31 @@ func Load(ctx context.Context, script string, unitCgroups bool) error {
 // `nft -f`: see Load for why long ones are loaded blind to the account
 // database. It must not match cgroups (no unit paths to resolve).
 func LoadSeeing(ctx context.Context, script string) error {
-	f, err := sealed.File("ownerwall-nft-script", []byte(script))
-	if err != nil {
-		return fmt.Errorf("nft: %w", err)
-	}
-	defer f.Close()
-	cmd := exec.CommandContext(ctx, "nft", "-f", "/dev/fd/3")
-	cmd.ExtraFiles = []*os.File{f}
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	if err := cmd.Run(); err != nil {
-		msg := strings.TrimSpace(stderr.String())
-		if msg == "" {
-			msg = err.Error()
-		}
-		return fmt.Errorf("nft refused the ruleset, nothing changed: %s", firstLines(msg, 6))
-	}
-	return nil
+	_, err := runNft(ctx, script, nftRun{sighted: true})
+	return err
 }
 
 // Reference loads script in a scratch network namespace and returns the
 // listing nft gives of it there, counters zeroed and elements sorted: what
 // the live table should list, to compare it with.
 func Reference(ctx context.Context, script string) (string, error) {
-	out, err := runNft(ctx, script, strings.Contains(script, "socket cgroupv2"), true)
+	out, err := runNft(ctx, script, nftRun{unitCgroups: strings.Contains(script, "socket cgroupv2"), scratch: true})
 	if err != nil {
 		return "", fmt.Errorf("reference listing: %w", err)
 	}
 	return Normalize(out), nil
 }
 
-// runNft runs `nft -f` on script, blind to the account database; with
-// scratch, in a new network namespace, and lists the table after.
-func runNft(ctx context.Context, script string, unitCgroups, scratch bool) (string, error) {
+// nftRun says how runNft runs nft.
+type nftRun struct {
+	unitCgroups bool // the script matches cgroup v2 paths
+	scratch     bool // in a new network namespace, and list the table after
+	sighted     bool // a plain nft that sees the account database (LoadSeeing)
+}
+
+// runNft runs `nft -f` on script, blind to the account database unless
+// sighted.
+func runNft(ctx context.Context, script string, how nftRun) (string, error) {
 	// nft reads the whole script from a sealed in-memory file, never from
 	// a pipe: if ownerwall is killed while writing a pipe, nft would read a
 	// truncated script and load it, a partial ruleset.
@@ -98,28 +90,14 @@ func runNft(ctx context.Context, script string, unitCgroups, scratch bool) (stri
 		return "", fmt.Errorf("nft: %w", err)
 	}
 	defer f.Close()
-	// An empty nsswitch.conf means glibc's default, files: LDAP, SSSD or
-	// systemd-userdb are not asked either.
-	var steps []string
-	for _, path := range []string{"/etc/passwd", "/etc/group", "/etc/nsswitch.conf"} {
-		if _, err := os.Stat(path); err == nil {
-			steps = append(steps, "mount --bind /dev/null "+path)
+	args := []string{"nft", "-f", "/dev/fd/3"}
+	if !how.sighted {
+		var err error
+		if args, err = blindNft(how); err != nil {
+			return "", err
 		}
 	}
-	if unitCgroups && !isCgroup2("/sys/fs/cgroup") {
-		if !isCgroup2("/sys/fs/cgroup/unified") {
-			return "", fmt.Errorf("nft: unit principals need cgroup v2, mounted at neither /sys/fs/cgroup nor /sys/fs/cgroup/unified")
-		}
-		steps = append(steps, "mount --bind /sys/fs/cgroup/unified /sys/fs/cgroup")
-	}
-	args := []string{"unshare", "--mount", "--propagation", "private"}
-	if scratch {
-		args = append(args, "--net")
-		steps = append(steps, "nft -f /dev/fd/3", "exec nft list table inet "+Table)
-	} else {
-		steps = append(steps, "exec nft -f /dev/fd/3")
-	}
-	cmd := exec.CommandContext(ctx, args[0], append(args[1:], "sh", "-c", strings.Join(steps, " && "))...)
+	cmd := exec.CommandContext(ctx, args[0], args[1:]...)
 	cmd.ExtraFiles = []*os.File{f}
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
@@ -131,6 +109,33 @@ func runNft(ctx context.Context, script string, unitCgroups, scratch bool) (stri
 		return "", fmt.Errorf("nft refused the ruleset, nothing changed: %s", firstLines(msg, 6))
 	}
 	return stdout.String(), nil
+}
+
+// blindNft is the command line that runs nft in a private mount namespace
+// without the account database (see Load).
+func blindNft(how nftRun) ([]string, error) {
+	// An empty nsswitch.conf means glibc's default, files: LDAP, SSSD or
+	// systemd-userdb are not asked either.
+	var steps []string
+	for _, path := range []string{"/etc/passwd", "/etc/group", "/etc/nsswitch.conf"} {
+		if _, err := os.Stat(path); err == nil {
+			steps = append(steps, "mount --bind /dev/null "+path)
+		}
+	}
+	if how.unitCgroups && !isCgroup2("/sys/fs/cgroup") {
+		if !isCgroup2("/sys/fs/cgroup/unified") {
+			return nil, fmt.Errorf("nft: unit principals need cgroup v2, mounted at neither /sys/fs/cgroup nor /sys/fs/cgroup/unified")
+		}
+		steps = append(steps, "mount --bind /sys/fs/cgroup/unified /sys/fs/cgroup")
+	}
+	args := []string{"unshare", "--mount", "--propagation", "private"}
+	if how.scratch {
+		args = append(args, "--net")
+		steps = append(steps, "nft -f /dev/fd/3", "exec nft list table inet "+Table)
+	} else {
+		steps = append(steps, "exec nft -f /dev/fd/3")
+	}
+	return append(args, "sh", "-c", strings.Join(steps, " && ")), nil
 }
 
 // HasUnits reports whether rs matches on cgroups.
