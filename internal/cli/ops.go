@@ -523,6 +523,14 @@ func (a *app) restore(ctx context.Context) error {
 	if err := b.LoadScript(ctx, rec.Script); err != nil {
 		return err
 	}
+	if gen, ok := b.Generation(); ok {
+		// What is loaded now is exactly rec.Script: drift is measured
+		// from here, and the next apply may update elements in place.
+		rec.Generation = &gen
+		if err := st.SaveApplied(rec); err != nil {
+			return fmt.Errorf("restored, but the state was not saved: %w", err)
+		}
+	}
 	fmt.Fprintf(a.stdout, "restored the ruleset applied %s from %s\n", rec.AppliedAt.Format(time.RFC3339), rec.Policy)
 	return nil
 }
