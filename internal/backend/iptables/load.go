@@ -13,6 +13,7 @@ import (
 	"strings"
 
 	"github.com/ownerwall/ownerwall/internal/ir"
+	"github.com/ownerwall/ownerwall/internal/nssblind"
 )
 
 // family names the programs of one address family. They are looked up in
@@ -234,18 +235,22 @@ func parseScript(script string) ([2]state, error) {
 
 // restore feeds input to the family's restore program with --noflush.
 //
-// It runs blind to the account database, in a private mount namespace
-// where /etc/passwd, /etc/group and /etc/nsswitch.conf are empty: the
-// owner match parses every --uid-owner with getpwnam() before it tries a
+// It runs blind to the account database (package nssblind): the owner
+// match parses every --uid-owner with getpwnam() before it tries a
 // number, and glibc reads the whole passwd file for each, so that with
 // 100,000 accounts a restore would take hours. ownerwall writes uids as
 // numbers only.
 func restore(ctx context.Context, f family, input string, test bool) error {
-	args := []string{"--mount", "--propagation", "private", "--", "sh", "-c", blindScript, "blind", f.restore, lockWait, "--noflush"}
+	args := []string{f.restore, lockWait, "--noflush"}
 	if test {
 		args = append(args, "--test")
 	}
-	if _, err := run(ctx, "unshare", strings.NewReader(input), args...); err != nil {
+	argv, cleanup, err := nssblind.Command(nil, `exec "$@"`, args...)
+	if err != nil {
+		return err
+	}
+	defer cleanup()
+	if _, err := run(ctx, argv[0], strings.NewReader(input), argv[1:]...); err != nil {
 		if test {
 			return fmt.Errorf("%s refused the %s ruleset, nothing changed: %w", f.restore, f.name, errors.Unwrap(err))
 		}
@@ -434,9 +439,6 @@ func (e *runError) Error() string { return e.prog + ": " + e.msg }
 
 // Unwrap gives what the program said, without its name.
 func (e *runError) Unwrap() error { return errors.New(e.msg) }
-
-// blindScript empties the account database for the command in "$@".
-const blindScript = `for f in /etc/passwd /etc/group /etc/nsswitch.conf; do [ ! -e "$f" ] || mount --bind /dev/null "$f" || exit 125; done; exec "$@"`
 
 func run(ctx context.Context, prog string, stdin *strings.Reader, args ...string) (string, error) {
 	cmd := exec.CommandContext(ctx, prog, args...)

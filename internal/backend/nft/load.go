@@ -10,6 +10,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/ownerwall/ownerwall/internal/nssblind"
 	"github.com/ownerwall/ownerwall/internal/sealed"
 
 	"github.com/ownerwall/ownerwall/internal/ir"
@@ -92,10 +93,11 @@ func runNft(ctx context.Context, script string, how nftRun) (string, error) {
 	defer f.Close()
 	args := []string{"nft", "-f", "/dev/fd/3"}
 	if !how.sighted {
-		var err error
-		if args, err = blindNft(how); err != nil {
+		var cleanup func()
+		if args, cleanup, err = blindNft(how); err != nil {
 			return "", err
 		}
+		defer cleanup()
 	}
 	cmd := exec.CommandContext(ctx, args[0], args[1:]...)
 	cmd.ExtraFiles = []*os.File{f}
@@ -111,31 +113,24 @@ func runNft(ctx context.Context, script string, how nftRun) (string, error) {
 	return stdout.String(), nil
 }
 
-// blindNft is the command line that runs nft in a private mount namespace
-// without the account database (see Load).
-func blindNft(how nftRun) ([]string, error) {
-	// An empty nsswitch.conf means glibc's default, files: LDAP, SSSD or
-	// systemd-userdb are not asked either.
+// blindNft is the command line that runs nft without the account
+// database (see Load), and what to call when it has ended.
+func blindNft(how nftRun) ([]string, func(), error) {
 	var steps []string
-	for _, path := range []string{"/etc/passwd", "/etc/group", "/etc/nsswitch.conf"} {
-		if _, err := os.Stat(path); err == nil {
-			steps = append(steps, "mount --bind /dev/null "+path)
-		}
-	}
 	if how.unitCgroups && !isCgroup2("/sys/fs/cgroup") {
 		if !isCgroup2("/sys/fs/cgroup/unified") {
-			return nil, fmt.Errorf("nft: unit principals need cgroup v2, mounted at neither /sys/fs/cgroup nor /sys/fs/cgroup/unified")
+			return nil, nil, fmt.Errorf("nft: unit principals need cgroup v2, mounted at neither /sys/fs/cgroup nor /sys/fs/cgroup/unified")
 		}
-		steps = append(steps, "mount --bind /sys/fs/cgroup/unified /sys/fs/cgroup")
+		steps = append(steps, "mount --bind /sys/fs/cgroup/unified /sys/fs/cgroup || exit 125")
 	}
-	args := []string{"unshare", "--mount", "--propagation", "private"}
+	var flags []string
 	if how.scratch {
-		args = append(args, "--net")
-		steps = append(steps, "nft -f /dev/fd/3", "exec nft list table inet "+Table)
+		flags = append(flags, "--net")
+		steps = append(steps, "nft -f /dev/fd/3 && exec nft list table inet "+Table)
 	} else {
 		steps = append(steps, "exec nft -f /dev/fd/3")
 	}
-	return append(args, "sh", "-c", strings.Join(steps, " && ")), nil
+	return nssblind.Command(flags, strings.Join(steps, "\n"))
 }
 
 // HasUnits reports whether rs matches on cgroups.
