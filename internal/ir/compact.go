@@ -43,12 +43,19 @@ func parseSpan(s string) (lo, hi uint32, err error) {
 }
 
 func (ivs Intervals) MarshalJSON() ([]byte, error) {
-	b := make([]byte, 0, 16*len(ivs))
-	for i, iv := range ivs {
+	return encodeList(len(ivs), func(b []byte, i int) []byte {
+		return appendSpan(b, ivs[i].Lo, ivs[i].Hi)
+	})
+}
+
+// encodeList writes n parts, comma-separated, as one JSON string.
+func encodeList(n int, part func(b []byte, i int) []byte) ([]byte, error) {
+	b := make([]byte, 0, 20*n)
+	for i := range n {
 		if i > 0 {
 			b = append(b, ',')
 		}
-		b = appendSpan(b, iv.Lo, iv.Hi)
+		b = part(b, i)
 	}
 	return json.Marshal(string(b))
 }
@@ -87,16 +94,10 @@ func decodeList(data []byte, legacy any, each func(part string) error) error {
 }
 
 func (rs UIDRanges) MarshalJSON() ([]byte, error) {
-	b := make([]byte, 0, 20*len(rs))
-	for i, r := range rs {
-		if i > 0 {
-			b = append(b, ',')
-		}
-		b = appendSpan(b, r.Lo, r.Hi)
-		b = append(b, ':')
-		b = strconv.AppendInt(b, int64(r.Profile), 10)
-	}
-	return json.Marshal(string(b))
+	return encodeList(len(rs), func(b []byte, i int) []byte {
+		b = append(appendSpan(b, rs[i].Lo, rs[i].Hi), ':')
+		return strconv.AppendInt(b, int64(rs[i].Profile), 10)
+	})
 }
 
 func (rs *UIDRanges) UnmarshalJSON(data []byte) error {
