@@ -8,7 +8,7 @@ import (
 )
 
 // TestCommandHidesAccounts: inside, no account resolves (not even root),
-// nsswitch.conf says files; outside, nothing changed; cleanup removes the
+// nsswitch.conf names no source that exists; outside, nothing changed; cleanup removes the
 // temporary file.
 func TestCommandHidesAccounts(t *testing.T) {
 	if os.Geteuid() != 0 {
@@ -26,7 +26,7 @@ func TestCommandHidesAccounts(t *testing.T) {
 		t.Fatalf("%v: %s", err, out)
 	}
 	got := string(out)
-	for _, want := range []string{"exit 2\n", "passwd: files\n", "last\n"} {
+	for _, want := range []string{"exit 2\n", "passwd: ownerwallnone\n", "last\n"} {
 		if !strings.Contains(got, want) {
 			t.Errorf("inside: want %q in %q", want, got)
 		}
