@@ -19,8 +19,10 @@ type backend interface {
 	// nf_tables for iptables).
 	Flavour(ctx context.Context) string
 	Script(rs *ir.Ruleset) string
-	// Load replaces ownerwall's ruleset with rs in one transaction.
-	Load(ctx context.Context, rs *ir.Ruleset) error
+	// Load replaces ownerwall's ruleset with rs in one transaction;
+	// script is Script(rs), already rendered, for the backends that load
+	// the text itself.
+	Load(ctx context.Context, rs *ir.Ruleset, script string) error
 	// LoadScript loads a script from Script or Snapshot.
 	LoadScript(ctx context.Context, script string) error
 	Flush(ctx context.Context) error
@@ -64,8 +66,8 @@ func (nftBackend) Flavour(ctx context.Context) string {
 
 func (nftBackend) Script(rs *ir.Ruleset) string { return nft.Script(rs) }
 
-func (nftBackend) Load(ctx context.Context, rs *ir.Ruleset) error {
-	return nft.Load(ctx, nft.Script(rs), nft.HasUnits(rs))
+func (nftBackend) Load(ctx context.Context, rs *ir.Ruleset, script string) error {
+	return nft.Load(ctx, script, nft.HasUnits(rs))
 }
 
 func (nftBackend) LoadScript(ctx context.Context, script string) error {
@@ -126,7 +128,11 @@ func (iptablesBackend) Flavour(ctx context.Context) string {
 
 func (iptablesBackend) Script(rs *ir.Ruleset) string { return iptables.Script(rs) }
 
-func (iptablesBackend) Load(ctx context.Context, rs *ir.Ruleset) error { return iptables.Load(ctx, rs) }
+// Load builds both families' chains from rs (script, their text, would
+// have to be parsed back).
+func (iptablesBackend) Load(ctx context.Context, rs *ir.Ruleset, _ string) error {
+	return iptables.Load(ctx, rs)
+}
 
 func (iptablesBackend) LoadScript(ctx context.Context, script string) error {
 	return iptables.LoadScript(ctx, script)

@@ -196,8 +196,14 @@ func (a *app) apply(ctx context.Context, b backend, rs *ir.Ruleset, file string,
 		return err
 	}
 	start := time.Now()
-	how, prev, err := a.load1(ctx, b, rs)
+	script := b.Script(rs)
+	a.phase(ctx, "render", start)
+	start = time.Now()
+	// The record's large parts are written while the kernel loads.
+	draft := st.Draft(script, rs)
+	how, prev, err := a.load1(ctx, b, rs, script)
 	if err != nil {
+		draft.Discard()
 		return err
 	}
 	a.phase(ctx, "load", start)
@@ -205,7 +211,7 @@ func (a *app) apply(ctx context.Context, b backend, rs *ir.Ruleset, file string,
 	sum := sha256.Sum256(policy)
 	rec := &state.Applied{
 		Backend: b.Name(), Policy: file, SHA256: hex.EncodeToString(sum[:]),
-		AppliedAt: time.Now().UTC(), Script: b.Script(rs), Ruleset: rs,
+		AppliedAt: time.Now().UTC(), Script: script, Ruleset: rs,
 	}
 	if prev != nil {
 		rec.Flavour = prev.Flavour // updated in place: the same nft
@@ -217,13 +223,14 @@ func (a *app) apply(ctx context.Context, b backend, rs *ir.Ruleset, file string,
 	} else {
 		listing, err := b.Listing(ctx)
 		if err != nil {
+			draft.Discard()
 			return err
 		}
 		rec.Listing = nft.Normalize(listing)
 	}
 	a.phase(ctx, "record", start)
 	start = time.Now()
-	if err := st.SaveApplied(rec); err != nil {
+	if err := draft.Commit(rec); err != nil {
 		return fmt.Errorf("applied, but the state was not saved (restore at boot would load the previous policy): %w", err)
 	}
 	a.phase(ctx, "save state", start)
@@ -246,7 +253,7 @@ func (a *app) apply(ctx context.Context, b backend, rs *ir.Ruleset, file string,
 // ruleset is exactly the one last applied by this backend and only
 // memberships changed; else by replacing the whole ruleset. It says which.
 // When it updated in place, prev is the record it started from.
-func (a *app) load1(ctx context.Context, b backend, rs *ir.Ruleset) (how string, prev *state.Applied, err error) {
+func (a *app) load1(ctx context.Context, b backend, rs *ir.Ruleset, script string) (how string, prev *state.Applied, err error) {
 	start := time.Now()
 	if rec, err := a.store().LoadApplied(); err == nil && rec.Backend == b.Name() && rec.Ruleset != nil {
 		a.phase(ctx, "read state", start)
@@ -260,7 +267,7 @@ func (a *app) load1(ctx context.Context, b backend, rs *ir.Ruleset) (how string,
 			}
 		}
 	}
-	if err := b.Load(ctx, rs); err != nil {
+	if err := b.Load(ctx, rs, script); err != nil {
 		return "", nil, err
 	}
 	return "replaced the whole ruleset", nil, nil

@@ -83,7 +83,7 @@ func (s Store) LoadApplied() (*Applied, error) {
 // SaveApplied records a successful apply.
 func (s Store) SaveApplied(a *Applied) error {
 	a.Format = 1
-	return s.write(appliedFile, a)
+	return s.Draft(a.Script, a.Ruleset).Commit(a)
 }
 
 // RemoveApplied forgets the last apply (after flush).
