@@ -45,3 +45,33 @@ rules:
 		})
 	}
 }
+
+// TestUnitRestart: a restarted unit has a new cgroup (same path, new
+// inode), which the kernel's rule, resolved at load, does not match; the
+// next apply must load the rules again, not take them for unchanged and
+// update uid elements only.
+func TestUnitRestart(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, b backendCase) {
+		sc := world(`version: 1
+rules:
+  - {name: stunnel may reach the tunnel, to: {host: local, tcp: 992}, who: ["unit:stunnel.service"], action: accept}
+  - {name: the tunnel is stunnel's, to: {host: local, tcp: 992}, action: reject}
+`)
+		b.use(&sc)
+		sc.PolicyName = "policy.yaml"
+		sc.Units = map[string]string{"stunnel.service": "system.slice/stunnel.service"}
+		restart := `cg=$(systemctl show --property=ControlGroup --value -- stunnel.service)
+for root in /sys/fs/cgroup /sys/fs/cgroup/unified; do
+  [ -d "$root$cg" ] || continue
+  self=$0 dir=$1; shift
+  rmdir "$root$cg" && mkdir "$root$cg" && exec "$self" apply -f "$dir/policy.yaml" "$@"
+done
+echo "no cgroup $cg"; exit 1`
+		sc.AfterApply = [][]string{append([]string{"sh", "-c", restart, "$SELF", "$DIR"}, sc.ApplyArgs...)}
+		rep := netnstest.Expect(t, sc, []lab.Expectation{
+			{Attempt: lab.Attempt{Label: "in the restarted unit", Unit: "stunnel.service", User: "plebian", To: "127.0.0.1:992/tcp"}, Expect: "accept"},
+			exp("outside the unit", "plebian", "127.0.0.1:992/tcp", "reject"),
+		})
+		requireExits(t, rep, 0)
+	})
+}

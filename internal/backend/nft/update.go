@@ -11,8 +11,13 @@ import (
 // (a group membership change, an account added or removed): chains, rules
 // and counters stay as they are. ok is false when anything else changed;
 // then the whole table is replaced with Script.
+//
+// A ruleset that matches units' cgroups is never updated in place: nft
+// turns a cgroup path into the cgroup's inode number when it loads the
+// rule, so after a unit restarts (same path, new cgroup) only loading the
+// rules again makes them match it, even though their text is unchanged.
 func Update(prev, next *ir.Ruleset) (script string, changes int, ok bool) {
-	if prev == nil || len(prev.Dispatch) != len(next.Dispatch) || skeleton(prev) != skeleton(next) {
+	if prev == nil || HasUnits(prev) || HasUnits(next) || len(prev.Dispatch) != len(next.Dispatch) || skeleton(prev) != skeleton(next) {
 		return "", 0, false
 	}
 	var dels, adds strings.Builder
