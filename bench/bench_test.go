@@ -183,6 +183,9 @@ func TestSmoke(t *testing.T) {
 			if c.Shape == ShapeB && c.AddToGroup[cfg].Median <= 0 {
 				t.Errorf("shape B %s: no add-to-group time", cfg)
 			}
+			if c.Shape == ShapeB && (c.AddToGroupWatch[cfg].Median <= 0 || c.WatchLoaded[cfg].Min <= 0) {
+				t.Errorf("shape B %s: no add-to-group time with watch running: %+v %+v", cfg, c.AddToGroupWatch[cfg], c.WatchLoaded[cfg])
+			}
 		}
 		for _, ch := range c.Checks {
 			if !ch.OK {

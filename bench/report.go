@@ -102,10 +102,11 @@ func WriteTables(w io.Writer, res *Results) {
 	}
 	fmt.Fprintln(w)
 
-	fmt.Fprintln(w, "Adding one account to a group (one-line /etc/group change, then apply), shape B, ms: median (min–max)")
+	fmt.Fprintln(w, "Adding one account to a group (one-line /etc/group change), shape B, ms: median (min–max).")
+	fmt.Fprintln(w, "apply: the change, then `ownerwall apply` (wall time; CPU). watch: `ownerwall watch` running; from the end of the write to the account's first connection that gets through, as the account sees it.")
 	fmt.Fprintln(w)
-	fmt.Fprintln(w, "| N | ownerwall nft | (CPU) | ownerwall iptables | (CPU) |")
-	fmt.Fprintln(w, "|---:|---:|---:|---:|---:|")
+	fmt.Fprintln(w, "| N | nft, apply | (CPU) | nft, watch | iptables, apply | (CPU) | iptables, watch |")
+	fmt.Fprintln(w, "|---:|---:|---:|---:|---:|---:|---:|")
 	for _, c := range res.Cases {
 		if c.Shape != ShapeB {
 			continue
@@ -116,6 +117,11 @@ func WriteTables(w io.Writer, res *Results) {
 				row += fmt.Sprintf(" %.1f (%.1f–%.1f) | %.1f |", st.Median, st.Min, st.Max, c.AddToGroupCPU[cfg].Median)
 			} else {
 				row += " — | — |"
+			}
+			if st, ok := c.AddToGroupWatch[cfg]; ok {
+				row += fmt.Sprintf(" %.1f (%.1f–%.1f) |", st.Median, st.Min, st.Max)
+			} else {
+				row += " — |"
 			}
 		}
 		fmt.Fprintln(w, row)

@@ -45,6 +45,13 @@ type Case struct {
 	AddToGroup    map[string]Stats `json:"add_to_group_ms,omitempty"`
 	RemoveFromGrp map[string]Stats `json:"remove_from_group_ms,omitempty"`
 	AddToGroupCPU map[string]Stats `json:"add_to_group_cpu_ms,omitempty"` // user + system time of those applies
+	// AddToGroupWatch (shape B): with `ownerwall watch` running, the time
+	// from the end of the write of /etc/group to the account's first
+	// successful connection (polled every 0.2 ms as that account);
+	// WatchLoaded is watch's own account of the same changes (cause to
+	// kernel), adds and removes.
+	AddToGroupWatch map[string]Stats `json:"add_to_group_watch_ms,omitempty"`
+	WatchLoaded     map[string]Stats `json:"watch_loaded_ms,omitempty"`
 	Checks        []Check          `json:"checks"`
 	// Background is the share of the machine's CPU that other processes
 	// used during the kept samples; BusySamples counts the kept samples
@@ -811,8 +818,80 @@ func (cr *caseRun) addToGroup() error {
 		cr.c.AddToGroupCPU[cfg] = summarize(addCPU)
 		fmt.Fprintf(cr.log, "   %-9s add to group: median %.1f ms (min %.1f, max %.1f); remove: median %.1f ms\n",
 			cfg, cr.c.AddToGroup[cfg].Median, cr.c.AddToGroup[cfg].Min, cr.c.AddToGroup[cfg].Max, cr.c.RemoveFromGrp[cfg].Median)
+		if !slow {
+			if err := cr.addToGroupWatching(cfg); err != nil {
+				return err
+			}
+		}
 	}
 	return nil
+}
+
+// addToGroupWatching measures add-to-group with `ownerwall watch`
+// running: from the end of the write of /etc/group to newbie's first
+// connection that gets through, as newbie sees it.
+func (cr *caseRun) addToGroupWatching(cfg string) error {
+	if cr.c.AddToGroupWatch == nil {
+		cr.c.AddToGroupWatch, cr.c.WatchLoaded = map[string]Stats{}, map[string]Stats{}
+	}
+	wc := cr.worlds[cfg]
+	group := filepath.Join(cr.dirs[cfg], "group")
+	if r, err := wc.call(Request{Op: "write", Path: group, From: cr.path("group.orig")}); err != nil || r.Error != "" {
+		return fmt.Errorf("rewrite /etc/group: %v %s", err, r.Error)
+	}
+	start := Request{Op: "bg-start", Timeout: cr.opt.Timeout,
+		Args: cr.ow("watch", "-f", cr.path("policy.yaml"), "--backend", cfg, "--json", "--interval", "0")}
+	if r, err := wc.call(start); err != nil || r.Error != "" {
+		return fmt.Errorf("ownerwall watch: %v %s", err, r.Error)
+	}
+	defer wc.call(Request{Op: "bg-stop"})
+	var seen, loaded []float64
+	for i := 0; i < cr.opt.AddRuns; i++ {
+		r, err := wc.call(Request{Op: "change", Path: group, From: cr.path("group.added"), Timeout: cr.opt.Timeout,
+			Args: cr.clientArgs(NewbieUID, UsersGID, nil, "-until-ok", "10s")})
+		if err == nil && r.Error != "" {
+			err = errors.New(r.Error)
+		}
+		if err != nil {
+			return fmt.Errorf("add to group, watching: %w", err)
+		}
+		var s Sample
+		if err := json.Unmarshal([]byte(r.Stdout), &s); err != nil || s.Count != 1 {
+			cr.check(cfg, fmt.Sprintf("uid %d connects once added to %s (watch)", NewbieUID, TargetGroup), false, r.Stdout)
+			return nil
+		}
+		seen = append(seen, s.Seconds*1000)
+		loaded = append(loaded, watchLoaded(r.Stderr))
+		r, err = wc.call(Request{Op: "change", Path: group, From: cr.path("group.orig"), Timeout: cr.opt.Timeout})
+		if err == nil && r.Error != "" {
+			err = errors.New(r.Error)
+		}
+		if err != nil {
+			return fmt.Errorf("remove from group, watching: %w", err)
+		}
+		loaded = append(loaded, watchLoaded(r.Stderr))
+		if i == 0 {
+			got := cr.probe(cfg, NewbieUID, UsersGID, nil)
+			cr.check(cfg, fmt.Sprintf("uid %d is refused once removed from %s (watch)", NewbieUID, TargetGroup), strings.Contains(got, "refused"), got)
+		}
+	}
+	cr.c.AddToGroupWatch[cfg], cr.c.WatchLoaded[cfg] = summarize(seen), summarize(loaded)
+	fmt.Fprintf(cr.log, "   %-9s add to group, watch running: median %.1f ms (min %.1f, max %.1f) to the first connection; watch's own cause-to-kernel median %.1f ms\n",
+		cfg, cr.c.AddToGroupWatch[cfg].Median, cr.c.AddToGroupWatch[cfg].Min, cr.c.AddToGroupWatch[cfg].Max, cr.c.WatchLoaded[cfg].Median)
+	return nil
+}
+
+// watchLoaded is loaded_ms of one line of `ownerwall watch --json` (-1 when
+// it has none).
+func watchLoaded(line string) float64 {
+	var r struct {
+		LoadedMS float64 `json:"loaded_ms"`
+		Error    string  `json:"error"`
+	}
+	if err := json.Unmarshal([]byte(line), &r); err != nil || r.Error != "" {
+		return -1
+	}
+	return r.LoadedMS
 }
 
 // profiles writes CPU profiles and process timelines of apply (in the

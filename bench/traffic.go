@@ -100,10 +100,14 @@ func clientMain(args []string) int {
 	conc := fs.Int("conc", 1, "concurrent connections (one thread each)")
 	once := fs.Bool("once", false, "one attempt: count 1 or error 1")
 	abort := fs.Bool("linger0", false, "close with SO_LINGER 0 (RST) after EOF: no TIME_WAIT anywhere")
+	untilOK := fs.Duration("until-ok", 0, "print \"ready\", wait for a line on stdin, then try every 200µs until a cycle succeeds (at most this long); Seconds is the time from the line to the success")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
 	sa := &unix.SockaddrInet4{Port: *port, Addr: loopback}
+	if *untilOK > 0 {
+		return emit(pollUntilOK(sa, *untilOK))
+	}
 	if *once {
 		s := Sample{Seconds: 0}
 		if err := cycle(sa, *abort); err != nil {
@@ -145,6 +149,32 @@ func clientMain(args []string) int {
 	s := Sample{Count: count.Load(), Errors: errs.Load(), Seconds: secs, FirstError: firstErr}
 	s.Rate = float64(s.Count) / secs
 	return emit(s)
+}
+
+// pollUntilOK waits for the go line on stdin, then cycles until one
+// succeeds: how long a change (made by whoever sent the line) took to let
+// this uid through. Count is 1 when it did within limit.
+func pollUntilOK(sa *unix.SockaddrInet4, limit time.Duration) Sample {
+	fmt.Println("ready")
+	if _, err := bufio.NewReader(os.Stdin).ReadString('\n'); err != nil {
+		return Sample{Errors: 1, FirstError: "stdin: " + err.Error()}
+	}
+	start := time.Now()
+	var s Sample
+	for time.Since(start) < limit {
+		err := cycle(sa, true)
+		if err == nil {
+			s.Count = 1
+			break
+		}
+		s.Errors++
+		if s.FirstError == "" {
+			s.FirstError = err.Error()
+		}
+		time.Sleep(200 * time.Microsecond)
+	}
+	s.Seconds = time.Since(start).Seconds()
+	return s
 }
 
 func emit(s Sample) int {

@@ -37,7 +37,7 @@ import (
 
 // Request is one instruction to a world.
 type Request struct {
-	Op string `json:"op"` // setup, exec, write, quit
+	Op string `json:"op"` // setup, exec, write, bg-start, bg-stop, change, quit
 
 	// setup
 	Dir     string   `json:"dir,omitempty"`     // the world's directory: passwd, group, bin/, state/
@@ -73,6 +73,7 @@ type worldState struct {
 	env    []string
 	server *exec.Cmd
 	srvIn  io.WriteCloser
+	bg     *background // a long-running command (ownerwall watch), if any
 }
 
 // worldMain is the `__world` role: it refuses to run in the host's own
@@ -152,6 +153,12 @@ func (w *worldState) handle(req Request) Response {
 		return Response{}
 	case "exec":
 		return w.exec(req)
+	case "bg-start":
+		return w.bgStart(req)
+	case "bg-stop":
+		return w.bgStop()
+	case "change":
+		return w.change(req)
 	case "write":
 		data, err := os.ReadFile(req.From)
 		if err == nil {
@@ -323,6 +330,7 @@ func clipText(s string, n int) string {
 
 func (w *worldState) close() {
 	defer killNamespace()
+	w.bgStop()
 	if w.server != nil {
 		_ = w.srvIn.Close()
 		done := make(chan struct{})

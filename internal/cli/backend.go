@@ -20,9 +20,9 @@ type backend interface {
 	Flavour(ctx context.Context) string
 	Script(rs *ir.Ruleset) string
 	// Load replaces ownerwall's ruleset with rs in one transaction;
-	// script is Script(rs), already rendered, for the backends that load
-	// the text itself.
-	Load(ctx context.Context, rs *ir.Ruleset, script string) error
+	// script returns Script(rs), rendered once and shared with the
+	// record, for the backends that load the text itself.
+	Load(ctx context.Context, rs *ir.Ruleset, script func() string) error
 	// LoadScript loads a script from Script or Snapshot.
 	LoadScript(ctx context.Context, script string) error
 	Flush(ctx context.Context) error
@@ -66,8 +66,8 @@ func (nftBackend) Flavour(ctx context.Context) string {
 
 func (nftBackend) Script(rs *ir.Ruleset) string { return nft.Script(rs) }
 
-func (nftBackend) Load(ctx context.Context, rs *ir.Ruleset, script string) error {
-	return nft.Load(ctx, script, nft.HasUnits(rs))
+func (nftBackend) Load(ctx context.Context, rs *ir.Ruleset, script func() string) error {
+	return nft.Load(ctx, script(), nft.HasUnits(rs))
 }
 
 func (nftBackend) LoadScript(ctx context.Context, script string) error {
@@ -130,7 +130,7 @@ func (iptablesBackend) Script(rs *ir.Ruleset) string { return iptables.Script(rs
 
 // Load builds both families' chains from rs (script, their text, would
 // have to be parsed back).
-func (iptablesBackend) Load(ctx context.Context, rs *ir.Ruleset, _ string) error {
+func (iptablesBackend) Load(ctx context.Context, rs *ir.Ruleset, _ func() string) error {
 	return iptables.Load(ctx, rs)
 }
 

@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/exec"
 	"os/signal"
+	"sync"
 	"syscall"
 	"time"
 
@@ -161,7 +162,11 @@ func (a *app) workCommand() *cobra.Command {
 				if err != nil {
 					return err
 				}
-				return a.apply(ctx, b, rs, req.File, req.Policy, req.Confirm)
+				msg, err := a.apply(ctx, b, rs, req.File, req.Policy, req.Confirm)
+				if err == nil {
+					fmt.Fprintln(a.stdout, msg)
+				}
+				return err
 			case "flush":
 				return a.flush(ctx, req.Flush)
 			case "restore":
@@ -173,14 +178,51 @@ func (a *app) workCommand() *cobra.Command {
 }
 
 // apply loads rs and records it; with confirm > 0 it also arms the
-// rollback. The caller holds the lock.
-func (a *app) apply(ctx context.Context, b backend, rs *ir.Ruleset, file string, policy []byte, confirm time.Duration) error {
+// rollback. The caller holds the lock. msg says what was done.
+func (a *app) apply(ctx context.Context, b backend, rs *ir.Ruleset, file string, policy []byte, confirm time.Duration) (msg string, err error) {
+	res, err := a.apply1(ctx, b, rs, file, policy, confirm)
+	return res.message(), err
+}
+
+// applied is what one apply did.
+type applied struct {
+	file, backend   string
+	rules, profiles int
+	how             loaded
+	deadline        time.Time // when the apply rolls back unless confirmed; zero: none
+	loadedAt        time.Time // when the kernel had the ruleset (the record is saved after)
+}
+
+func (r applied) message() string {
+	msg := fmt.Sprintf("applied %s (%s backend): %d rules, %d profiles, %s", r.file, r.backend, r.rules, r.profiles, r.how)
+	if !r.deadline.IsZero() {
+		msg += fmt.Sprintf("; run `ownerwall confirm` before %s or it rolls back", r.deadline.Format(time.RFC3339))
+	}
+	return msg
+}
+
+// loaded says how a ruleset was loaded: whole, or by changing uid map
+// elements in place.
+type loaded struct {
+	inPlace bool
+	changes int // in place: uid map elements changed
+}
+
+func (l loaded) String() string {
+	if l.inPlace {
+		return fmt.Sprintf("updated %d uid map elements in place", l.changes)
+	}
+	return "replaced the whole ruleset"
+}
+
+func (a *app) apply1(ctx context.Context, b backend, rs *ir.Ruleset, file string, policy []byte, confirm time.Duration) (applied, error) {
+	res := applied{file: file, backend: b.Name(), rules: len(rs.Rules), profiles: len(rs.Profiles)}
 	st := a.store()
 	var pending *state.Pending
 	if confirm > 0 {
 		snap, err := b.Snapshot(ctx)
 		if err != nil {
-			return fmt.Errorf("snapshot before apply: %w", err)
+			return res, fmt.Errorf("snapshot before apply: %w", err)
 		}
 		prev, err := st.LoadApplied()
 		if err != nil && !errors.Is(err, state.ErrNone) {
@@ -193,25 +235,26 @@ func (a *app) apply(ctx context.Context, b backend, rs *ir.Ruleset, file string,
 		}
 		pending = &state.Pending{Token: token(), Deadline: time.Now().Add(confirm), Backend: b.Name(), Rollback: snap, Previous: prev}
 	} else if err := st.RemovePending(); err != nil {
-		return err
+		return res, err
 	}
 	start := time.Now()
-	script := b.Script(rs)
-	a.phase(ctx, "render", start)
-	start = time.Now()
-	// The record's large parts are written while the kernel loads.
+	// The script is rendered once, by the first of the load (when it
+	// replaces the whole ruleset) and the record, which is written while
+	// the kernel loads.
+	script := sync.OnceValue(func() string { return b.Script(rs) })
 	draft := st.Draft(script, rs)
 	how, prev, err := a.load1(ctx, b, rs, script)
 	if err != nil {
 		draft.Discard()
-		return err
+		return res, err
 	}
+	res.how, res.loadedAt = how, time.Now()
 	a.phase(ctx, "load", start)
 	start = time.Now()
 	sum := sha256.Sum256(policy)
 	rec := &state.Applied{
 		Backend: b.Name(), Policy: file, SHA256: hex.EncodeToString(sum[:]),
-		AppliedAt: time.Now().UTC(), Script: script, Ruleset: rs,
+		AppliedAt: time.Now().UTC(), Script: script(), Ruleset: rs,
 	}
 	if prev != nil {
 		rec.Flavour = prev.Flavour // updated in place: the same nft
@@ -224,53 +267,51 @@ func (a *app) apply(ctx context.Context, b backend, rs *ir.Ruleset, file string,
 		listing, err := b.Listing(ctx)
 		if err != nil {
 			draft.Discard()
-			return err
+			return res, err
 		}
 		rec.Listing = nft.Normalize(listing)
 	}
 	a.phase(ctx, "record", start)
 	start = time.Now()
 	if err := draft.Commit(rec); err != nil {
-		return fmt.Errorf("applied, but the state was not saved (restore at boot would load the previous policy): %w", err)
+		return res, fmt.Errorf("applied, but the state was not saved (restore at boot would load the previous policy): %w", err)
 	}
+	a.records.keep(st, rec)
 	a.phase(ctx, "save state", start)
 	if pending != nil {
 		if err := st.SavePending(pending); err != nil {
-			return a.rollbackNow(ctx, pending, fmt.Errorf("cannot arm the rollback: %w", err))
+			return res, a.rollbackNow(ctx, pending, fmt.Errorf("cannot arm the rollback: %w", err))
 		}
 		if err := a.spawnWatchdog(pending); err != nil {
-			return a.rollbackNow(ctx, pending, fmt.Errorf("cannot start the rollback timer: %w", err))
+			return res, a.rollbackNow(ctx, pending, fmt.Errorf("cannot start the rollback timer: %w", err))
 		}
-		fmt.Fprintf(a.stdout, "applied %s (%s backend): %d rules, %d profiles, %s; run `ownerwall confirm` before %s or it rolls back\n",
-			file, b.Name(), len(rs.Rules), len(rs.Profiles), how, pending.Deadline.Format(time.RFC3339))
-		return nil
+		res.deadline = pending.Deadline
 	}
-	fmt.Fprintf(a.stdout, "applied %s (%s backend): %d rules, %d profiles, %s\n", file, b.Name(), len(rs.Rules), len(rs.Profiles), how)
-	return nil
+	return res, nil
 }
 
 // load1 loads rs: in place, changing only uid map elements, when the live
 // ruleset is exactly the one last applied by this backend and only
 // memberships changed; else by replacing the whole ruleset. It says which.
 // When it updated in place, prev is the record it started from.
-func (a *app) load1(ctx context.Context, b backend, rs *ir.Ruleset, script string) (how string, prev *state.Applied, err error) {
+func (a *app) load1(ctx context.Context, b backend, rs *ir.Ruleset, script func() string) (how loaded, prev *state.Applied, err error) {
 	start := time.Now()
-	if rec, err := a.store().LoadApplied(); err == nil && rec.Backend == b.Name() && rec.Ruleset != nil {
+	if rec, err := a.loadApplied(); err == nil && rec.Backend == b.Name() && rec.Ruleset != nil {
 		a.phase(ctx, "read state", start)
 		if a.unchanged(ctx, b, rec) {
 			n, ok, err := b.Update(ctx, rec.Ruleset, rs)
 			if err != nil {
-				return "", nil, err
+				return loaded{}, nil, err
 			}
 			if ok {
-				return fmt.Sprintf("updated %d uid map elements in place", n), rec, nil
+				return loaded{inPlace: true, changes: n}, rec, nil
 			}
 		}
 	}
 	if err := b.Load(ctx, rs, script); err != nil {
-		return "", nil, err
+		return loaded{}, nil, err
 	}
-	return "replaced the whole ruleset", nil, nil
+	return loaded{}, nil, nil
 }
 
 // unchanged reports whether the live ruleset is exactly the one rec

@@ -43,6 +43,7 @@ type app struct {
 	stdout, stderr io.Writer
 	env            compile.Env
 	log            *slog.Logger
+	records        *recordCache // nil but in long-running commands
 }
 
 // Main runs ownerwall with args and returns the process exit status.
@@ -131,6 +132,7 @@ func (a *app) rootCommand() *cobra.Command {
 		a.probeCommand(),
 		a.listenCommand(),
 		a.labCommand(),
+		a.watchCommand(),
 	)
 	return root
 }

@@ -26,13 +26,14 @@ type Draft struct {
 	err  error
 }
 
-// Draft starts writing the record of script and rs; call Commit or
-// Discard exactly once.
-func (s Store) Draft(script string, rs *ir.Ruleset) *Draft {
+// Draft starts writing the record of rs and its script (script is called
+// once, in the background; it may be shared with the load, as a
+// sync.OnceValue); call Commit or Discard exactly once.
+func (s Store) Draft(script func() string, rs *ir.Ruleset) *Draft {
 	d := &Draft{s: s, done: make(chan struct{})}
 	go func() {
 		defer close(d.done)
-		d.tmp, d.err = s.writeLarge(script, rs)
+		d.tmp, d.err = s.writeLarge(script(), rs)
 	}()
 	return d
 }

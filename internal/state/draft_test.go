@@ -19,7 +19,7 @@ func TestDraftKeepsEveryField(t *testing.T) {
 	gen := uint32(42)
 	rs := &ir.Ruleset{Source: "p.yaml", Outbound: ir.Drop, Stateful: true,
 		Rules: []ir.Rule{{Index: 1, Name: "a <b> & \"c\"", Dir: ir.To, Action: ir.Accept}}}
-	d := s.Draft("add table inet ownerwall\n<&>\n", rs)
+	d := s.Draft(func() string { return "add table inet ownerwall\n<&>\n" }, rs)
 	in := &Applied{Backend: "nft", Flavour: "nftables v1.0.6", Policy: "/etc/ownerwall/policy.yaml", SHA256: "ab",
 		AppliedAt: time.Unix(1700000000, 0).UTC(), Script: "add table inet ownerwall\n<&>\n", Listing: "table ...",
 		Generation: &gen, Ruleset: rs}
@@ -46,7 +46,7 @@ func TestDraftDiscardKeepsTheRecord(t *testing.T) {
 	if err := s.SaveApplied(&Applied{Backend: "nft", Script: "old\n", Ruleset: &ir.Ruleset{}}); err != nil {
 		t.Fatal(err)
 	}
-	s.Draft("new\n", &ir.Ruleset{}).Discard()
+	s.Draft(func() string { return "new\n" }, &ir.Ruleset{}).Discard()
 	out, err := s.LoadApplied()
 	if err != nil || out.Script != "old\n" {
 		t.Fatalf("after discard: %+v %v", out, err)

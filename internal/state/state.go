@@ -83,8 +83,11 @@ func (s Store) LoadApplied() (*Applied, error) {
 // SaveApplied records a successful apply.
 func (s Store) SaveApplied(a *Applied) error {
 	a.Format = 1
-	return s.Draft(a.Script, a.Ruleset).Commit(a)
+	return s.Draft(func() string { return a.Script }, a.Ruleset).Commit(a)
 }
+
+// AppliedPath is the file of the applied record.
+func (s Store) AppliedPath() string { return s.path(appliedFile) }
 
 // RemoveApplied forgets the last apply (after flush).
 func (s Store) RemoveApplied() error { return s.remove(appliedFile) }

@@ -28,8 +28,14 @@ const elementsPerCommand = 2000
 // space, cost N hash elements and a handful of ranges, not 2N intervals.
 func dispatchEntries(rs *ir.Ruleset, i int) (exact, ranges []entry) {
 	d := rs.Dispatch[i]
+	verdicts := map[int]string{} // one string per profile, not per uid
 	for _, u := range d.UIDs {
-		e := entry{u.Lo, u.Hi, uidVerdict(rs, d, u.Profile)}
+		v, ok := verdicts[u.Profile]
+		if !ok {
+			v = uidVerdict(rs, d, u.Profile)
+			verdicts[u.Profile] = v
+		}
+		e := entry{u.Lo, u.Hi, v}
 		n := len(ranges)
 		switch {
 		case n > 0 && ranges[n-1].verdict == e.verdict:

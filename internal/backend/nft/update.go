@@ -33,30 +33,35 @@ func Update(prev, next *ir.Ruleset) (script string, changes int, ok bool) {
 }
 
 // diff writes the deletions and additions that turn map name's elements
-// from old into now.
+// from old into now. Both lists are sorted by their first uid and do not
+// overlap (dispatchEntries makes them so): one merge, no lookups.
 func diff(dels, adds *strings.Builder, name string, old, now []entry) int {
-	had := make(map[string]string, len(old))
-	for _, e := range old {
-		had[e.key()] = e.verdict
-	}
-	has := make(map[string]string, len(now))
-	for _, e := range now {
-		has[e.key()] = e.verdict
-	}
-	var gone, come []entry
-	for _, e := range old {
-		if v, kept := has[e.key()]; !kept || v != e.verdict {
-			gone = append(gone, e)
-		}
-	}
-	for _, e := range now {
-		if v, ok := had[e.key()]; !ok || v != e.verdict {
-			come = append(come, e)
-		}
-	}
+	gone, come := diffEntries(old, now)
 	writeElements(dels, "delete", name, gone, false)
 	writeElements(adds, "add", name, come, true)
 	return len(gone) + len(come)
+}
+
+// diffEntries is what leaves (gone) and what arrives (come) between two
+// sorted, non-overlapping element lists.
+func diffEntries(old, now []entry) (gone, come []entry) {
+	i, j := 0, 0
+	for i < len(old) || j < len(now) {
+		switch {
+		case j == len(now) || i < len(old) && old[i].lo < now[j].lo:
+			gone = append(gone, old[i])
+			i++
+		case i == len(old) || now[j].lo < old[i].lo:
+			come = append(come, now[j])
+			j++
+		default: // the same first uid
+			if old[i] != now[j] {
+				gone, come = append(gone, old[i]), append(come, now[j])
+			}
+			i, j = i+1, j+1
+		}
+	}
+	return gone, come
 }
 
 // skeleton is the script without the uid map elements.

@@ -1,0 +1,83 @@
+package e2e
+
+import (
+	"encoding/json"
+	"strings"
+	"testing"
+
+	"github.com/ownerwall/ownerwall/internal/lab"
+	"github.com/ownerwall/ownerwall/internal/netnstest"
+)
+
+// TestWatch: `ownerwall watch` applies the policy, then follows /etc/group
+// (plebian becomes a member of wheel: let through, with no apply run by
+// hand) and the policy file (a broken edit is reported and the ruleset in
+// force stays); SIGTERM ends it.
+func TestWatch(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, b backendCase) {
+		sc := world("") // watch applies the policy, from the start
+		b.use(&sc)
+		sc.Files = map[string]string{
+			"policy.yaml": `version: 1
+rules:
+  - {name: wheel may reach the tunnel, to: {host: local, tcp: 992}, who: ["group:wheel"], action: accept}
+  - {name: the tunnel is wheel's, to: {host: local, tcp: 992}, action: reject}
+`,
+			"group.plebian-in-wheel": strings.Replace(group, "wheel:x:10:admin7", "wheel:x:10:admin7,plebian", 1),
+			"broken.yaml":            "version: 1\nrules:\n  - {name: x, to: {tcp: 99999}, action: accept}\n",
+		}
+		// waitfor N: until watch.out has N lines (5 s at most).
+		waitfor := `waitfor() { i=0; while [ "$(wc -l < "$DIR/watch.out")" -lt "$1" ]; do i=$((i+1)); [ $i -lt 500 ] || { echo "no line $1:"; cat "$DIR/watch.out"; exit 1; }; sleep 0.01; done; }
+`
+		start := waitfor + `"$SELF" watch -f "$DIR/policy.yaml" --json --interval 0 "$@" > "$DIR/watch.out" 2>"$DIR/watch.err" &
+echo $! > "$DIR/watch.pid"
+waitfor 1; cat "$DIR/watch.out"`
+		member := waitfor + `cat "$DIR/group.plebian-in-wheel" > /etc/group; waitfor 2; sed -n 2p "$DIR/watch.out"`
+		broken := waitfor + `cp "$DIR/policy.yaml" "$DIR/good.yaml"; cat "$DIR/broken.yaml" > "$DIR/policy.yaml"; waitfor 3; sed -n 3p "$DIR/watch.out"`
+		stop := `pid=$(cat "$DIR/watch.pid"); kill -TERM "$pid"; i=0
+while kill -0 "$pid" 2>/dev/null; do i=$((i+1)); [ $i -lt 500 ] || { echo "watch did not stop"; exit 1; }; sleep 0.01; done
+cat "$DIR/watch.err"; echo stopped`
+		sh := func(code string) []string {
+			return append([]string{"sh", "-c", "SELF=$0 DIR=$1; shift\n" + code, "$SELF", "$DIR"}, sc.ApplyArgs...)
+		}
+		sc.AfterApply = [][]string{sh(start), sh(member), sh(broken), sh(stop)}
+		rep := netnstest.Expect(t, sc, []lab.Expectation{
+			exp("added to wheel while watch ran", "plebian", "127.0.0.1:992/tcp", "accept"),
+			exp("", "admin7", "[::1]:992/tcp", "accept"),
+			exp("not in wheel", "outsider", "127.0.0.1:992/tcp", "reject"),
+		})
+		requireExits(t, rep, 0, 0, 0, 0)
+		type report struct {
+			Cause    []string
+			Result   string
+			Changed  bool
+			Error    string
+			LoadedMS float64 `json:"loaded_ms"`
+		}
+		line := func(i int) report {
+			var r report
+			out := strings.TrimSpace(rep.Steps[i].Output)
+			if err := json.Unmarshal([]byte(out[strings.LastIndex(out, "\n")+1:]), &r); err != nil {
+				t.Fatalf("step %d: %v: %s", i, err, out)
+			}
+			return r
+		}
+		if r := line(0); strings.Join(r.Cause, ",") != "start" || !r.Changed || r.Error != "" || !strings.Contains(r.Result, "replaced the whole ruleset") {
+			t.Errorf("first apply: %+v", r)
+		}
+		r := line(1)
+		wantHow := "replaced the whole ruleset" // iptables keeps uids in rules
+		if b.name == "nft" {
+			wantHow = "uid map elements in place"
+		}
+		if strings.Join(r.Cause, ",") != "group" || !r.Changed || r.Error != "" || !strings.Contains(r.Result, wantHow) || r.LoadedMS <= 0 {
+			t.Errorf("after the group change: %+v, want %q", r, wantHow)
+		}
+		if r := line(2); strings.Join(r.Cause, ",") != "policy" || !strings.Contains(r.Error, "policy.yaml:3:") {
+			t.Errorf("after a broken edit: %+v", r)
+		}
+		if out := rep.Steps[3].Output; strings.TrimSpace(out) != "stopped" {
+			t.Errorf("watch's stderr or its end: %q", out)
+		}
+	})
+}
