@@ -3,10 +3,11 @@
 package compile
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
-	"sort"
+	"slices"
 	"strings"
 
 	"github.com/ownerwall/ownerwall/internal/ident"
@@ -24,22 +25,22 @@ type Env struct {
 // Compile resolves every principal and host of p and builds the ruleset.
 // Resolution failures come back as policy.Problems, one per reference.
 func Compile(ctx context.Context, p *policy.Policy, env Env) (*ir.Ruleset, error) {
-	r := &resolver{env: env, file: p.File, users: map[string]ir.Principal{}, groups: map[string]ir.Principal{}}
-	if pf, ok := env.Dir.(prefetcher); ok && needsGroups(p) {
+	n := countPrincipals(p)
+	r := &resolver{env: env, file: p.File, groups: map[string]ir.Principal{},
+		// one allocation for all, not one per rule and per user
+		free: make([]ir.Principal, n.all), vias: make([]accountVia, 0, n.users)}
+	if pf, ok := env.Dir.(prefetcher); ok && n.groups > 0 {
 		if err := pf.Prefetch(ctx); err != nil {
 			return nil, fmt.Errorf("accounts: %w", err)
 		}
 	}
 	rs := &ir.Ruleset{Source: p.File, Outbound: ir.Action(p.Outbound), Stateful: p.Outbound != policy.Accept}
+	rs.Rules = make([]ir.Rule, 0, len(p.Rules))
 	for _, pr := range p.Rules {
 		rule := ir.Rule{Index: pr.Index, Name: pr.Name, Dir: ir.Direction(pr.Dir), Action: ir.Action(pr.Action), Log: pr.Log}
 		rule.Match = r.match(ctx, pr)
-		for _, who := range pr.Who {
-			rule.Who = append(rule.Who, r.principal(ctx, who))
-		}
-		for _, ex := range pr.Except {
-			rule.Except = append(rule.Except, r.principal(ctx, ex))
-		}
+		rule.Who = r.principals(ctx, pr.Who)
+		rule.Except = r.principals(ctx, pr.Except)
 		rs.Rules = append(rs.Rules, rule)
 		if rule.Dir == ir.To && (rule.Match.AllProtocols || rule.Match.UDP != nil) {
 			rs.NewFlowsOnly = true
@@ -60,28 +61,37 @@ type prefetcher interface {
 	Prefetch(ctx context.Context) error
 }
 
-// needsGroups reports whether p names a group: then its compile reads
-// every account and every group.
-func needsGroups(p *policy.Policy) bool {
+// principalCount counts a policy's principal references: all, users, and
+// groups (a compile of a policy naming a group reads every account and
+// every group).
+type principalCount struct{ all, users, groups int }
+
+func countPrincipals(p *policy.Policy) principalCount {
+	var n principalCount
 	for _, r := range p.Rules {
-		for _, ps := range [][]policy.Principal{r.Who, r.Except} {
-			for _, pr := range ps {
-				if pr.Kind == policy.KindGroup || pr.Kind == policy.KindGID {
-					return true
+		for _, ps := range [2][]policy.Principal{r.Who, r.Except} {
+			n.all += len(ps)
+			for i := range ps {
+				switch ps[i].Kind {
+				case policy.KindUser:
+					n.users++
+				case policy.KindGroup, policy.KindGID:
+					n.groups++
 				}
 			}
 		}
 	}
-	return false
+	return n
 }
 
 type resolver struct {
 	env       Env
 	file      string
 	problems  policy.Problems
-	users     map[string]ir.Principal
 	groups    map[string]ir.Principal
-	primaries ident.PrimaryIndex // built at the first group
+	primaries *ident.PrimaryIndex // built at the first group
+	free      []ir.Principal      // room for the rules' principals
+	vias      []accountVia        // room for the user principals' Via
 }
 
 func (r *resolver) fail(pos policy.Pos, format string, args ...any) {
@@ -96,6 +106,22 @@ func describe(what string, err error) string {
 	return fmt.Sprintf("%s: %v", what, err)
 }
 
+// principals resolves a rule's who or except list.
+func (r *resolver) principals(ctx context.Context, ps []policy.Principal) []ir.Principal {
+	if len(ps) == 0 {
+		return nil
+	}
+	if len(r.free) < len(ps) {
+		r.free = make([]ir.Principal, len(ps))
+	}
+	out := r.free[:len(ps):len(ps)]
+	r.free = r.free[len(ps):]
+	for i, p := range ps {
+		out[i] = r.principal(ctx, p)
+	}
+	return out
+}
+
 func (r *resolver) principal(ctx context.Context, p policy.Principal) ir.Principal {
 	out := ir.Principal{Ref: p.Text, Kind: string(p.Kind)}
 	switch p.Kind {
@@ -104,18 +130,14 @@ func (r *resolver) principal(ctx context.Context, p policy.Principal) ir.Princip
 	case policy.KindUID:
 		out.UIDs = []ir.Interval{{Lo: p.Lo, Hi: p.Hi}}
 	case policy.KindUser:
-		if cached, ok := r.users[p.Name]; ok {
-			cached.Ref = p.Text
-			return cached
-		}
 		a, err := r.env.Dir.LookupUser(ctx, p.Name)
 		if err != nil {
 			r.fail(p.Pos, "%s", describe(fmt.Sprintf("user %q", p.Name), err))
 			return out
 		}
-		out.UIDs = []ir.Interval{{Lo: a.UID, Hi: a.UID}}
-		out.Via = map[uint32]string{a.UID: "the account " + a.Name}
-		r.users[p.Name] = out
+		r.vias = append(r.vias, accountVia{uid: a.UID, name: a.Name, uids: [1]ir.Interval{{Lo: a.UID, Hi: a.UID}}})
+		v := &r.vias[len(r.vias)-1]
+		out.UIDs, out.Via = v.uids[:], v
 	case policy.KindGroup, policy.KindGID:
 		key := p.Text
 		if cached, ok := r.groups[key]; ok {
@@ -147,12 +169,12 @@ func (r *resolver) principal(ctx context.Context, p policy.Principal) ir.Princip
 			r.fail(p.Pos, "members of group %q: %v", g.Name, err)
 			return out
 		}
-		out.Via = map[uint32]string{}
-		for _, m := range members {
-			out.UIDs = append(out.UIDs, ir.Interval{Lo: m.UID, Hi: m.UID})
-			out.Via[m.UID] = fmt.Sprintf("%s is a %s member of %s", m.Name, m.Via, g.Name)
+		uids := make([]ir.Interval, len(members))
+		for i, m := range members {
+			uids[i] = ir.Interval{Lo: m.UID, Hi: m.UID}
 		}
-		out.UIDs = ir.Normalize(out.UIDs)
+		out.UIDs = normalizeOwned(uids)
+		out.Via = &groupVia{group: g.Name, members: members}
 		r.groups[key] = out
 	case policy.KindUnit:
 		if r.env.Units == nil {
@@ -219,11 +241,19 @@ func ports(p policy.Ports) *ir.Ports {
 	if p.Any {
 		return &ir.Ports{Any: true}
 	}
+	if len(p.Ranges) == 1 { // the usual case, in one allocation, not two
+		one := &struct {
+			ports  ir.Ports
+			ranges [1]ir.PortRange
+		}{ranges: [1]ir.PortRange{{Lo: p.Ranges[0].Lo, Hi: p.Ranges[0].Hi}}}
+		one.ports.Ranges = one.ranges[:]
+		return &one.ports
+	}
 	rs := make([]ir.PortRange, 0, len(p.Ranges))
 	for _, r := range p.Ranges {
 		rs = append(rs, ir.PortRange{Lo: r.Lo, Hi: r.Hi})
 	}
-	sort.Slice(rs, func(i, j int) bool { return rs[i].Lo < rs[j].Lo })
+	slices.SortFunc(rs, func(a, b ir.PortRange) int { return cmp.Compare(a.Lo, b.Lo) })
 	merged := rs[:0]
 	for _, r := range rs {
 		if n := len(merged); n > 0 && uint32(r.Lo) <= uint32(merged[n-1].Hi)+1 {

@@ -1,8 +1,6 @@
 package compile
 
 import (
-	"cmp"
-	"slices"
 	"sort"
 	"strings"
 
@@ -24,11 +22,7 @@ func buildDispatch(rs *ir.Ruleset) {
 	for _, c := range unitContexts(rs) {
 		sets := make([][]ir.Interval, len(rs.Blocks))
 		for i, b := range rs.Blocks {
-			var union []ir.Interval
-			for _, ri := range b.Rules {
-				union = append(union, ruleUIDs(&rs.Rules[ri], c.in)...)
-			}
-			sets[i] = ir.Normalize(union)
+			sets[i] = blockUIDs(rs, b, c.in)
 		}
 		d := ir.Dispatch{Unit: c.unit, Cgroup: c.cgroup}
 		if c.cgroup != "" {
@@ -44,13 +38,27 @@ func buildDispatch(rs *ir.Ruleset) {
 // direction, action and destination, and no log (a log line names its
 // rule).
 func blocks(rules []ir.Rule) []ir.Block {
-	var out []ir.Block
+	var starts []int
 	for i := range rules {
-		if n := len(out); n > 0 && sameTest(&rules[out[n-1].First()], &rules[i]) {
-			out[n-1].Rules = append(out[n-1].Rules, i)
+		if n := len(starts); n > 0 && sameTest(&rules[starts[n-1]], &rules[i]) {
 			continue
 		}
-		out = append(out, ir.Block{Rules: []int{i}})
+		starts = append(starts, i)
+	}
+	if len(starts) == 0 {
+		return nil
+	}
+	all := make([]int, len(rules)) // every block's list, in one array
+	for i := range all {
+		all[i] = i
+	}
+	out := make([]ir.Block, len(starts))
+	for k, start := range starts {
+		end := len(rules)
+		if k+1 < len(starts) {
+			end = starts[k+1]
+		}
+		out[k].Rules = all[start:end:end]
 	}
 	return out
 }
@@ -122,12 +130,15 @@ func lessInts(a, b []int) bool {
 func unitContexts(rs *ir.Ruleset) []unitContext {
 	units := map[string]string{} // cgroup -> first unit name
 	var paths []string
-	for _, r := range rs.Rules {
-		for _, p := range append(append([]ir.Principal(nil), r.Who...), r.Except...) {
-			if p.Kind == "unit" && p.Cgroup != "" {
-				if _, ok := units[p.Cgroup]; !ok {
-					units[p.Cgroup] = p.Unit
-					paths = append(paths, p.Cgroup)
+	for i := range rs.Rules {
+		r := &rs.Rules[i]
+		for _, ps := range [2][]ir.Principal{r.Who, r.Except} {
+			for j := range ps {
+				if p := &ps[j]; p.Kind == "unit" && p.Cgroup != "" {
+					if _, ok := units[p.Cgroup]; !ok {
+						units[p.Cgroup] = p.Unit
+						paths = append(paths, p.Cgroup)
+					}
 				}
 			}
 		}
@@ -152,13 +163,49 @@ func unitContexts(rs *ir.Ruleset) []unitContext {
 	return append(out, unitContext{in: map[string]bool{}})
 }
 
-// ruleUIDs is the set of uids the rule applies to for a socket inside the
-// given cgroups: who minus except.
-func ruleUIDs(r *ir.Rule, inCgroups map[string]bool) []ir.Interval {
-	return ir.Subtract(principalUIDs(r.Who, inCgroups), principalUIDs(r.Except, inCgroups))
+// blockUIDs is the union of the uids b's rules apply to, for a socket
+// inside the given cgroups. The result may share memory with the rules'
+// principals: it is read, never written.
+func blockUIDs(rs *ir.Ruleset, b ir.Block, inCgroups map[string]bool) []ir.Interval {
+	if len(b.Rules) == 1 {
+		return ruleUIDs(&rs.Rules[b.First()], inCgroups)
+	}
+	each := make([][]ir.Interval, len(b.Rules))
+	n := 0
+	for i, ri := range b.Rules {
+		each[i] = ruleUIDs(&rs.Rules[ri], inCgroups)
+		n += len(each[i])
+	}
+	union := make([]ir.Interval, 0, n)
+	runs := make([]int, 1, len(each)+1)
+	for _, ivs := range each {
+		if len(ivs) > 0 {
+			union = append(union, ivs...)
+			runs = append(runs, len(union))
+		}
+	}
+	return normalizeOwned(mergeRuns(union, runs, func(a, b ir.Interval) bool { return a.Lo < b.Lo }))
 }
 
+// ruleUIDs is the set of uids the rule applies to for a socket inside the
+// given cgroups: who minus except. It may share memory with r's principals.
+func ruleUIDs(r *ir.Rule, inCgroups map[string]bool) []ir.Interval {
+	who := principalUIDs(r.Who, inCgroups)
+	if len(r.Except) == 0 {
+		return who
+	}
+	return ir.Subtract(who, principalUIDs(r.Except, inCgroups))
+}
+
+// principalUIDs is the union of ps's uids, normalized. It may share memory
+// with ps.
 func principalUIDs(ps []ir.Principal, inCgroups map[string]bool) []ir.Interval {
+	if len(ps) == 1 && ps[0].Kind != "unit" { // normalized already
+		if len(ps[0].UIDs) == 0 {
+			return nil
+		}
+		return ps[0].UIDs
+	}
 	var all []ir.Interval
 	for _, p := range ps {
 		if p.Kind == "unit" {
@@ -169,107 +216,5 @@ func principalUIDs(ps []ir.Principal, inCgroups map[string]bool) []ir.Interval {
 		}
 		all = append(all, p.UIDs...)
 	}
-	return ir.Normalize(all)
-}
-
-type profileTable struct {
-	byKey    map[string]int
-	profiles []ir.Profile
-}
-
-func (t *profileTable) id(blocks []int) int {
-	if len(blocks) == 0 {
-		return -1
-	}
-	var b strings.Builder
-	for _, r := range blocks {
-		b.WriteString(itoa(r))
-		b.WriteByte(',')
-	}
-	key := b.String()
-	if id, ok := t.byKey[key]; ok {
-		return id
-	}
-	id := len(t.profiles)
-	t.profiles = append(t.profiles, ir.Profile{ID: id, Blocks: append([]int(nil), blocks...)})
-	t.byKey[key] = id
-	return id
-}
-
-func itoa(i int) string {
-	if i == 0 {
-		return "0"
-	}
-	var buf [20]byte
-	n := len(buf)
-	for i > 0 {
-		n--
-		buf[n] = byte('0' + i%10)
-		i /= 10
-	}
-	return string(buf[n:])
-}
-
-// partition splits the uid space at every interval boundary of every rule
-// and gives each piece the profile of the rules covering it. Cost is
-// O(B log B) in the number of boundaries, plus the size of each distinct
-// profile once: it does not grow with rules times accounts.
-func partition(sets [][]ir.Interval, pt *profileTable) []ir.UIDRange {
-	type event struct {
-		at   uint64
-		rule int
-		add  bool
-	}
-	var evs []event
-	for i, ivs := range sets {
-		for _, iv := range ivs {
-			evs = append(evs, event{uint64(iv.Lo), i, true}, event{uint64(iv.Hi) + 1, i, false})
-		}
-	}
-	slices.SortFunc(evs, func(a, b event) int {
-		if a.at != b.at {
-			return cmp.Compare(a.at, b.at)
-		}
-		switch { // removals first
-		case a.add == b.add:
-			return 0
-		case !a.add:
-			return -1
-		}
-		return 1
-	})
-	active := map[int]bool{}
-	var out []ir.UIDRange
-	emit := func(lo, hi uint64) {
-		rules := make([]int, 0, len(active))
-		for r := range active {
-			rules = append(rules, r)
-		}
-		sort.Ints(rules)
-		id := pt.id(rules)
-		if n := len(out); n > 0 && out[n-1].Profile == id && uint64(out[n-1].Hi)+1 == lo {
-			out[n-1].Hi = uint32(hi)
-			return
-		}
-		out = append(out, ir.UIDRange{Lo: uint32(lo), Hi: uint32(hi), Profile: id})
-	}
-	pos := uint64(0)
-	for i := 0; i < len(evs); {
-		at := evs[i].at
-		if at > pos {
-			emit(pos, at-1)
-			pos = at
-		}
-		for ; i < len(evs) && evs[i].at == at; i++ {
-			if evs[i].add {
-				active[evs[i].rule] = true
-			} else {
-				delete(active, evs[i].rule)
-			}
-		}
-	}
-	if pos <= uint64(ir.MaxUID) {
-		emit(pos, uint64(ir.MaxUID))
-	}
-	return out
+	return normalizeOwned(all)
 }

@@ -183,8 +183,10 @@ func principalHolds(p ir.Principal, uid uint32, d *ir.Dispatch) (string, bool) {
 	if !ir.ContainsUID(p.UIDs, uid) {
 		return "", false
 	}
-	if via, ok := p.Via[uid]; ok {
-		return via, true
+	if p.Via != nil {
+		if via, ok := p.Via.Why(uid); ok {
+			return via, true
+		}
 	}
 	return fmt.Sprintf("uid %d is in %s", uid, p.Ref), true
 }

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/netip"
 	"os/exec"
@@ -14,60 +15,108 @@ import (
 
 // NSS resolves identities through getent(1), so every NSS source the host
 // is configured with (files, LDAP, SSSD, ...) counts. Results are cached for
-// the life of the value: one command sees one consistent view.
+// the life of the value (or until ForgetAccounts, ForgetGroups): one command
+// sees one consistent view.
 type NSS struct {
+	getent Getent
+
 	enumerated, groupsEnumerated bool
 
+	// accounts are the `listed` accounts `getent passwd` listed, in its
+	// order, then those looked up one by one since. byName leads from a
+	// name to the first listed account of that name, or to its latest
+	// lookup. extra lists the names that lookups added: those the
+	// enumeration does not list (SSSD does not enumerate by default).
 	accounts []Account
-	byName   map[string]Account
-	byUID    map[uint32]Account
-	groups   map[string]Group
-	gids     map[uint32]Group
+	listed   int
+	byName   *nameIndex
+	extra    []string
+	// byUID is built at the first lookup by uid: compiling needs none.
+	byUID map[uint32]Account
+	// primary indexes accounts by primary gid, built at the first need.
+	primary *primaryTable
+
+	groups map[string]Group
+	gids   map[uint32]Group
 }
+
+// Getent answers `getent DB [KEY...]`: it writes what getent prints to
+// w, and returns an error that wraps ErrNotFound when no key resolves
+// (exit status 2). Prefetch calls it for two databases at once.
+type Getent func(ctx context.Context, w io.Writer, db string, keys ...string) error
 
 // NewNSS returns an NSS directory with empty caches.
-func NewNSS() *NSS {
-	return &NSS{byName: map[string]Account{}, byUID: map[uint32]Account{}, groups: map[string]Group{}, gids: map[uint32]Group{}}
+func NewNSS() *NSS { return NewNSSWith(runGetent) }
+
+// NewNSSWith returns an NSS directory that asks q instead of running
+// getent(1): for tests and benchmarks.
+func NewNSSWith(q Getent) *NSS {
+	n := &NSS{getent: q}
+	n.ForgetAccounts()
+	n.ForgetGroups()
+	return n
 }
 
-// getent runs `getent DB KEY...`; exit status 2 means "no such key".
-func getent(ctx context.Context, db string, keys ...string) (string, error) {
+// ForgetAccounts drops every cached account and what was derived from
+// them: the next lookup runs `getent passwd` again.
+func (n *NSS) ForgetAccounts() {
+	n.enumerated = false
+	n.accounts, n.listed, n.extra = nil, 0, nil
+	n.byName, n.byUID, n.primary = newNameIndex(), nil, nil
+}
+
+// ForgetGroups drops every cached group: the next lookup runs
+// `getent group` again.
+func (n *NSS) ForgetGroups() {
+	n.groupsEnumerated = false
+	n.groups, n.gids = map[string]Group{}, map[uint32]Group{}
+}
+
+// runGetent runs `getent DB KEY...`; exit status 2 means "no such key".
+func runGetent(ctx context.Context, w io.Writer, db string, keys ...string) error {
 	cmd := exec.CommandContext(ctx, "getent", append([]string{db}, keys...)...)
-	var out, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &stderr
+	var stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = w, &stderr
 	err := cmd.Run()
 	var ee *exec.ExitError
 	if errors.As(err, &ee) && ee.ExitCode() == 2 {
-		return "", ErrNotFound
+		return ErrNotFound
 	}
 	if err != nil {
-		return "", fmt.Errorf("getent %s: %w %s", db, err, strings.TrimSpace(stderr.String()))
+		return fmt.Errorf("getent %s: %w %s", db, err, strings.TrimSpace(stderr.String()))
 	}
-	return out.String(), nil
+	return nil
 }
 
 func (n *NSS) lookupAccount(ctx context.Context, key string) (Account, error) {
-	out, err := getent(ctx, "passwd", key)
-	if err != nil {
+	var w passwdWriter
+	if err := n.getent(ctx, &w, "passwd", key); err != nil {
 		return Account{}, err
 	}
-	as, err := ParsePasswd(strings.NewReader(out))
+	as, err := w.finish()
 	if err != nil || len(as) == 0 {
 		return Account{}, fmt.Errorf("getent passwd %s: unreadable answer", key)
 	}
-	n.byName[as[0].Name], n.byUID[as[0].UID] = as[0], as[0]
-	return as[0], nil
+	a := as[0]
+	n.accounts = append(n.accounts, a)
+	if n.byName.set(n.accounts, len(n.accounts)-1, false) {
+		n.extra = append(n.extra, a.Name)
+	}
+	if n.byUID != nil {
+		n.byUID[a.UID] = a
+	}
+	return a, nil
 }
 
 func (n *NSS) LookupUser(ctx context.Context, name string) (Account, error) {
-	if a, ok := n.byName[name]; ok {
-		return a, nil
+	if i, ok := n.byName.find(name, n.accounts); ok {
+		return n.accounts[i], nil
 	}
 	if err := n.enumerate(ctx); err != nil {
 		return Account{}, err
 	}
-	if a, ok := n.byName[name]; ok {
-		return a, nil
+	if i, ok := n.byName.find(name, n.accounts); ok {
+		return n.accounts[i], nil
 	}
 	if isDigits(name) { // getent would take it as a uid
 		return Account{}, fmt.Errorf("user %q: %w", name, ErrNotFound)
@@ -80,13 +129,10 @@ func (n *NSS) LookupUser(ctx context.Context, name string) (Account, error) {
 }
 
 func (n *NSS) LookupUID(ctx context.Context, uid uint32) (Account, error) {
-	if a, ok := n.byUID[uid]; ok {
-		return a, nil
-	}
 	if err := n.enumerate(ctx); err != nil {
 		return Account{}, err
 	}
-	if a, ok := n.byUID[uid]; ok {
+	if a, ok := n.uidIndex()[uid]; ok {
 		return a, nil
 	}
 	a, err := n.lookupAccount(ctx, strconv.FormatUint(uint64(uid), 10))
@@ -96,12 +142,29 @@ func (n *NSS) LookupUID(ctx context.Context, uid uint32) (Account, error) {
 	return a, err
 }
 
+// uidIndex builds byUID: the first listed account of each uid, then
+// the lookups, the later one winning.
+func (n *NSS) uidIndex() map[uint32]Account {
+	if n.byUID == nil {
+		n.byUID = make(map[uint32]Account, len(n.accounts))
+		for _, a := range n.accounts[:n.listed] {
+			if _, ok := n.byUID[a.UID]; !ok {
+				n.byUID[a.UID] = a
+			}
+		}
+		for _, a := range n.accounts[n.listed:] {
+			n.byUID[a.UID] = a
+		}
+	}
+	return n.byUID
+}
+
 func (n *NSS) lookupGroup(ctx context.Context, key string) (Group, error) {
-	out, err := getent(ctx, "group", key)
-	if err != nil {
+	var w groupWriter
+	if err := n.getent(ctx, &w, "group", key); err != nil {
 		return Group{}, err
 	}
-	gs, err := ParseGroup(strings.NewReader(out))
+	gs, err := w.finish()
 	if err != nil || len(gs) == 0 {
 		return Group{}, fmt.Errorf("getent group %s: unreadable answer", key)
 	}
@@ -146,17 +209,35 @@ func (n *NSS) Accounts(ctx context.Context) ([]Account, error) {
 	if err := n.enumerate(ctx); err != nil {
 		return nil, err
 	}
-	seen := make(map[string]bool, len(n.accounts))
-	out := append([]Account(nil), n.accounts...)
-	for _, a := range n.accounts {
-		seen[a.Name] = true
+	out := make([]Account, n.listed, n.listed+len(n.extra))
+	copy(out, n.accounts)
+	return append(out, n.extraAccounts()...), nil
+}
+
+// extraAccounts are the accounts looked up by name that the enumeration
+// does not list, as they are now.
+func (n *NSS) extraAccounts() []Account {
+	if len(n.extra) == 0 {
+		return nil
 	}
-	for name, a := range n.byName {
-		if !seen[name] {
-			out = append(out, a)
-		}
+	out := make([]Account, len(n.extra))
+	for i, name := range n.extra {
+		j, _ := n.byName.find(name, n.accounts)
+		out[i] = n.accounts[j]
 	}
-	return out, nil
+	return out
+}
+
+// PrimaryIndex is NewPrimaryIndex for n: the index of the enumerated
+// accounts is built once for n, not once per call.
+func (n *NSS) PrimaryIndex(ctx context.Context) (*PrimaryIndex, error) {
+	if err := n.enumerate(ctx); err != nil {
+		return nil, err
+	}
+	if n.primary == nil {
+		n.primary = newPrimaryTable(n.accounts[:n.listed:n.listed])
+	}
+	return &PrimaryIndex{table: n.primary, extra: n.extraAccounts()}, nil
 }
 
 // Prefetch runs `getent passwd` and `getent group` at once, rather than
@@ -167,19 +248,20 @@ func (n *NSS) Prefetch(ctx context.Context) error {
 	if n.enumerated || n.groupsEnumerated {
 		return nil
 	}
-	var groups string
+	var groups groupWriter
 	var gerr error
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		groups, gerr = getent(ctx, "group")
+		gerr = n.getent(ctx, &groups, "group")
 	}()
-	passwd, perr := getent(ctx, "passwd")
+	passwd := passwdWriter{byName: newNameIndex()}
+	perr := n.getent(ctx, &passwd, "passwd")
 	<-done
-	if err := n.fillAccounts(passwd, perr); err != nil {
+	if err := n.fillAccounts(&passwd, perr); err != nil {
 		return err
 	}
-	return n.fillGroups(groups, gerr)
+	return n.fillGroups(&groups, gerr)
 }
 
 // enumerate reads `getent passwd` once: one process for any number of
@@ -188,28 +270,32 @@ func (n *NSS) enumerate(ctx context.Context) error {
 	if n.enumerated {
 		return nil
 	}
-	out, err := getent(ctx, "passwd")
-	return n.fillAccounts(out, err)
+	w := passwdWriter{byName: newNameIndex()}
+	err := n.getent(ctx, &w, "passwd")
+	return n.fillAccounts(&w, err)
 }
 
-// fillAccounts takes the output of `getent passwd` into the cache.
-func (n *NSS) fillAccounts(out string, err error) error {
-	if err != nil && !errors.Is(err, ErrNotFound) {
+// fillAccounts takes the output of `getent passwd` into the cache, which
+// holds no account yet: lookups come after it.
+func (n *NSS) fillAccounts(w *passwdWriter, err error) error {
+	var as []Account
+	switch {
+	case errors.Is(err, ErrNotFound): // none
+	case err != nil:
 		return err
-	}
-	as, err := ParsePasswd(strings.NewReader(out))
-	if err != nil {
-		return fmt.Errorf("getent passwd: %w", err)
-	}
-	for _, a := range as {
-		if _, ok := n.byName[a.Name]; !ok {
-			n.byName[a.Name] = a
-		}
-		if _, ok := n.byUID[a.UID]; !ok {
-			n.byUID[a.UID] = a
+	default:
+		if as, err = w.finish(); err != nil {
+			return fmt.Errorf("getent passwd: %w", err)
 		}
 	}
-	n.accounts, n.enumerated = as, true
+	if w.byName == nil || len(as) == 0 {
+		w.byName = newNameIndex()
+		for i := range as {
+			w.byName.set(as, i, true)
+		}
+	}
+	n.accounts, n.listed, n.byName = as, len(as), w.byName
+	n.extra, n.byUID, n.primary, n.enumerated = nil, nil, nil, true
 	return nil
 }
 
@@ -218,18 +304,22 @@ func (n *NSS) enumerateGroups(ctx context.Context) error {
 	if n.groupsEnumerated {
 		return nil
 	}
-	out, err := getent(ctx, "group")
-	return n.fillGroups(out, err)
+	var w groupWriter
+	err := n.getent(ctx, &w, "group")
+	return n.fillGroups(&w, err)
 }
 
 // fillGroups takes the output of `getent group` into the cache.
-func (n *NSS) fillGroups(out string, err error) error {
-	if err != nil && !errors.Is(err, ErrNotFound) {
+func (n *NSS) fillGroups(w *groupWriter, err error) error {
+	var gs []Group
+	switch {
+	case errors.Is(err, ErrNotFound): // none
+	case err != nil:
 		return err
-	}
-	gs, err := ParseGroup(strings.NewReader(out))
-	if err != nil {
-		return fmt.Errorf("getent group: %w", err)
+	default:
+		if gs, err = w.finish(); err != nil {
+			return fmt.Errorf("getent group: %w", err)
+		}
 	}
 	for _, g := range gs {
 		if _, ok := n.groups[g.Name]; !ok {

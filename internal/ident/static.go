@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"net/netip"
-	"strings"
 )
 
 // Static is an in-memory Directory, Units and Hosts, for tests and for
@@ -18,11 +17,11 @@ type Static struct {
 
 // NewStatic builds a Static from passwd(5) and group(5) text.
 func NewStatic(passwd, group string) (*Static, error) {
-	users, err := ParsePasswd(strings.NewReader(passwd))
+	users, err := parsePasswd(passwd)
 	if err != nil {
 		return nil, err
 	}
-	groups, err := ParseGroup(strings.NewReader(group))
+	groups, err := parseGroup(group)
 	if err != nil {
 		return nil, err
 	}

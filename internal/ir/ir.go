@@ -101,11 +101,27 @@ type Principal struct {
 	// It is for explain, and not recorded with an applied ruleset: with
 	// 100,000 members it would make every apply write (and the next one
 	// read) megabytes; explain --live asks the accounts database again.
-	Via map[uint32]string `json:"-"`
+	Via Via `json:"-"`
 	// Unit principals: the unit's full name and its cgroup v2 path
 	// (relative to the cgroup2 mount).
 	Unit   string `json:",omitempty"`
 	Cgroup string `json:",omitempty"`
+}
+
+// Via says how uids belong to a principal, for explain. The compiler's
+// are built lazily: a group of 100,000 members costs no sentence until
+// explain asks about one uid.
+type Via interface {
+	// Why returns the reason uid belongs to the principal, if known.
+	Why(uid uint32) (string, bool)
+}
+
+// ViaText is a Via that holds its sentences, one per uid.
+type ViaText map[uint32]string
+
+func (v ViaText) Why(uid uint32) (string, bool) {
+	s, ok := v[uid]
+	return s, ok
 }
 
 // Interval is an inclusive uid interval.
