@@ -218,7 +218,7 @@ func (a *app) describeMembership(ctx context.Context, rs *ir.Ruleset, uid uint32
 				default:
 					continue
 				}
-				p.Via = map[uint32]string{uid: desc}
+				p.Via = ir.ViaText{uid: desc}
 			}
 		}
 	}
