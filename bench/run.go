@@ -52,7 +52,7 @@ type Case struct {
 	// kernel), adds and removes.
 	AddToGroupWatch map[string]Stats `json:"add_to_group_watch_ms,omitempty"`
 	WatchLoaded     map[string]Stats `json:"watch_loaded_ms,omitempty"`
-	Checks        []Check          `json:"checks"`
+	Checks          []Check          `json:"checks"`
 	// Background is the share of the machine's CPU that other processes
 	// used during the kept samples; BusySamples counts the kept samples
 	// above MaxBackground, Retried the samples taken again.

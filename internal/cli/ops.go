@@ -242,8 +242,14 @@ func (a *app) apply1(ctx context.Context, b backend, rs *ir.Ruleset, file string
 	// replaces the whole ruleset) and the record, which is written while
 	// the kernel loads.
 	script := sync.OnceValue(func() string { return b.Script(rs) })
-	draft := st.Draft(script, rs)
-	how, prev, err := a.load1(ctx, b, rs, script)
+	var draft *state.Draft
+	startDraft := func() {
+		if draft == nil {
+			draft = st.Draft(script, rs)
+		}
+	}
+	how, prev, err := a.load1(ctx, b, rs, script, startDraft)
+	startDraft() // an update in place is quick: the record is written after it, not against it
 	if err != nil {
 		draft.Discard()
 		return res, err
@@ -294,12 +300,17 @@ func (a *app) apply1(ctx context.Context, b backend, rs *ir.Ruleset, file string
 // ruleset is exactly the one last applied by this backend and only
 // memberships changed; else by replacing the whole ruleset. It says which.
 // When it updated in place, prev is the record it started from.
-func (a *app) load1(ctx context.Context, b backend, rs *ir.Ruleset, script func() string) (how loaded, prev *state.Applied, err error) {
+//
+// beforeLoad is called before a whole ruleset is loaded (to start writing
+// the record meanwhile).
+func (a *app) load1(ctx context.Context, b backend, rs *ir.Ruleset, script func() string, beforeLoad func()) (how loaded, prev *state.Applied, err error) {
 	start := time.Now()
 	if rec, err := a.loadApplied(); err == nil && rec.Backend == b.Name() && rec.Ruleset != nil {
 		a.phase(ctx, "read state", start)
 		if a.unchanged(ctx, b, rec) {
+			start = time.Now()
 			n, ok, err := b.Update(ctx, rec.Ruleset, rs)
+			a.phase(ctx, "update in place", start)
 			if err != nil {
 				return loaded{}, nil, err
 			}
@@ -308,6 +319,7 @@ func (a *app) load1(ctx context.Context, b backend, rs *ir.Ruleset, script func(
 			}
 		}
 	}
+	beforeLoad()
 	if err := b.Load(ctx, rs, script); err != nil {
 		return loaded{}, nil, err
 	}

@@ -189,7 +189,10 @@ func (w *watcher) sync(ctx context.Context, cause []string) (rep watchReport) {
 		return rep
 	}
 	defer l.Release()
+	w.a.phase(ctx, "read and lock", start)
+	compiled := time.Now()
 	rs, err := compile.Compile(ctx, w.policy, w.a.env)
+	w.a.phase(ctx, "compile", compiled)
 	if err != nil {
 		rep.Error = oneLine(err)
 		return rep

@@ -7,42 +7,42 @@ import (
 	"testing"
 )
 
-// TestCommandHidesAccounts: inside, no account resolves (not even root),
-// nsswitch.conf names no source that exists; outside, nothing changed; cleanup removes the
-// temporary file.
-func TestCommandHidesAccounts(t *testing.T) {
+// TestDoHidesAccounts: commands started inside Do see no account and
+// nsswitch.conf names no source that exists; the rest of the process, and
+// commands started after, see everything as before.
+func TestDoHidesAccounts(t *testing.T) {
 	if os.Geteuid() != 0 {
 		if os.Getenv("CI") == "true" {
 			t.Fatal("needs root (CI=true: a skip is a failure)")
 		}
 		t.Skip("needs root (mount namespaces)")
 	}
-	argv, cleanup, err := Command(nil, `getent passwd root; echo "exit $?"; cat /etc/nsswitch.conf; exec "$@"`, "echo", "last")
+	before, _ := os.Readlink("/proc/self/ns/net")
+	var inside []byte
+	err := Do(Options{NewNet: true}, func() error {
+		var err error
+		inside, err = exec.Command("sh", "-c", `getent passwd root; echo "exit $?"; cat /etc/nsswitch.conf; readlink /proc/self/ns/net`).CombinedOutput()
+		return err
+	})
 	if err != nil {
-		t.Fatal(err)
+		t.Fatalf("%v: %s", err, inside)
 	}
-	out, err := exec.Command(argv[0], argv[1:]...).CombinedOutput()
-	if err != nil {
-		t.Fatalf("%v: %s", err, out)
-	}
-	got := string(out)
-	for _, want := range []string{"exit 2\n", "passwd: ownerwallnone\n", "last\n"} {
+	got := string(inside)
+	for _, want := range []string{"exit 2\n", "passwd: ownerwallnone\n"} {
 		if !strings.Contains(got, want) {
 			t.Errorf("inside: want %q in %q", want, got)
 		}
 	}
-	if strings.Contains(got, "root:x:0") {
-		t.Errorf("root resolved inside: %q", got)
+	if strings.Contains(got, "root:x:0") || strings.Contains(got, before) {
+		t.Errorf("inside, root resolved or the network namespace is the process's: %q (process: %s)", got, before)
 	}
 	if out, err := exec.Command("getent", "passwd", "root").Output(); err != nil || !strings.HasPrefix(string(out), "root:") {
-		t.Errorf("outside, root no longer resolves: %q %v", out, err)
+		t.Errorf("after, root no longer resolves: %q %v", out, err)
 	}
-	nss := argv[len(argv)-3]
-	if _, err := os.Stat(nss); err != nil {
-		t.Fatalf("the nsswitch file %s: %v", nss, err)
+	if data, err := os.ReadFile("/etc/nsswitch.conf"); err != nil || strings.Contains(string(data), "ownerwallnone") {
+		t.Errorf("after, this process sees the blind nsswitch.conf: %v", err)
 	}
-	cleanup()
-	if _, err := os.Stat(nss); !os.IsNotExist(err) {
-		t.Errorf("cleanup left %s", nss)
+	if after, _ := os.Readlink("/proc/self/ns/net"); after != before {
+		t.Errorf("the process changed network namespace: %s -> %s", before, after)
 	}
 }

@@ -245,18 +245,18 @@ func restore(ctx context.Context, f family, input string, test bool) error {
 	if test {
 		args = append(args, "--test")
 	}
-	argv, cleanup, err := nssblind.Command(nil, `exec "$@"`, args...)
-	if err != nil {
+	err := nssblind.Do(nssblind.Options{}, func() error {
+		_, err := run(ctx, args[0], strings.NewReader(input), args[1:]...)
 		return err
-	}
-	defer cleanup()
-	if _, err := run(ctx, argv[0], strings.NewReader(input), argv[1:]...); err != nil {
+	})
+	var re *runError
+	if errors.As(err, &re) {
 		if test {
 			return fmt.Errorf("%s refused the %s ruleset, nothing changed: %w", f.restore, f.name, errors.Unwrap(err))
 		}
 		return fmt.Errorf("%s failed, the %s ruleset is unchanged: %w", f.restore, f.name, errors.Unwrap(err))
 	}
-	return nil
+	return err
 }
 
 // live reads ownerwall's chains and jumps in one family's filter table.

@@ -54,14 +54,6 @@ func Load(ctx context.Context, script string, unitCgroups bool) error {
 	return err
 }
 
-// LoadSeeing loads a short script, of a few uid elements, with a plain
-// `nft -f`: see Load for why long ones are loaded blind to the account
-// database. It must not match cgroups (no unit paths to resolve).
-func LoadSeeing(ctx context.Context, script string) error {
-	_, err := runNft(ctx, script, nftRun{sighted: true})
-	return err
-}
-
 // Reference loads script in a scratch network namespace and returns the
 // listing nft gives of it there, counters zeroed and elements sorted: what
 // the live table should list, to compare it with.
@@ -77,11 +69,9 @@ func Reference(ctx context.Context, script string) (string, error) {
 type nftRun struct {
 	unitCgroups bool // the script matches cgroup v2 paths
 	scratch     bool // in a new network namespace, and list the table after
-	sighted     bool // a plain nft that sees the account database (LoadSeeing)
 }
 
-// runNft runs `nft -f` on script, blind to the account database unless
-// sighted.
+// runNft runs `nft -f` on script, blind to the account database.
 func runNft(ctx context.Context, script string, how nftRun) (string, error) {
 	// nft reads the whole script from a sealed in-memory file, never from
 	// a pipe: if ownerwall is killed while writing a pipe, nft would read a
@@ -91,46 +81,47 @@ func runNft(ctx context.Context, script string, how nftRun) (string, error) {
 		return "", fmt.Errorf("nft: %w", err)
 	}
 	defer f.Close()
-	args := []string{"nft", "-f", "/dev/fd/3"}
-	if !how.sighted {
-		var cleanup func()
-		if args, cleanup, err = blindNft(how); err != nil {
-			return "", err
+	run := func(args ...string) (string, error) {
+		cmd := exec.CommandContext(ctx, "nft", args...)
+		cmd.ExtraFiles = []*os.File{f}
+		var stdout, stderr bytes.Buffer
+		cmd.Stdout, cmd.Stderr = &stdout, &stderr
+		if err := cmd.Run(); err != nil {
+			msg := strings.TrimSpace(stderr.String())
+			if msg == "" {
+				msg = err.Error()
+			}
+			return "", fmt.Errorf("nft refused the ruleset, nothing changed: %s", firstLines(msg, 6))
 		}
-		defer cleanup()
+		return stdout.String(), nil
 	}
-	cmd := exec.CommandContext(ctx, args[0], args[1:]...)
-	cmd.ExtraFiles = []*os.File{f}
-	var stdout, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	if err := cmd.Run(); err != nil {
-		msg := strings.TrimSpace(stderr.String())
-		if msg == "" {
-			msg = err.Error()
+	o, err := blindOptions(how)
+	if err != nil {
+		return "", err
+	}
+	var out string
+	err = nssblind.Do(o, func() error {
+		var err error
+		if out, err = run("-f", "/dev/fd/3"); err == nil && how.scratch {
+			out, err = run("list", "table", "inet", Table)
 		}
-		return "", fmt.Errorf("nft refused the ruleset, nothing changed: %s", firstLines(msg, 6))
-	}
-	return stdout.String(), nil
+		return err
+	})
+	return out, err
 }
 
-// blindNft is the command line that runs nft without the account
-// database (see Load), and what to call when it has ended.
-func blindNft(how nftRun) ([]string, func(), error) {
-	var steps []string
+// blindOptions is how nft runs blind to the account database (see Load):
+// in a scratch network namespace when asked, and with a hybrid host's
+// cgroup2 where nft looks for unit paths.
+func blindOptions(how nftRun) (nssblind.Options, error) {
+	o := nssblind.Options{NewNet: how.scratch}
 	if how.unitCgroups && !isCgroup2("/sys/fs/cgroup") {
 		if !isCgroup2("/sys/fs/cgroup/unified") {
-			return nil, nil, fmt.Errorf("nft: unit principals need cgroup v2, mounted at neither /sys/fs/cgroup nor /sys/fs/cgroup/unified")
+			return o, fmt.Errorf("nft: unit principals need cgroup v2, mounted at neither /sys/fs/cgroup nor /sys/fs/cgroup/unified")
 		}
-		steps = append(steps, "mount --bind /sys/fs/cgroup/unified /sys/fs/cgroup || exit 125")
+		o.Binds = map[string]string{"/sys/fs/cgroup/unified": "/sys/fs/cgroup"}
 	}
-	var flags []string
-	if how.scratch {
-		flags = append(flags, "--net")
-		steps = append(steps, "nft -f /dev/fd/3 && exec nft list table inet "+Table)
-	} else {
-		steps = append(steps, "exec nft -f /dev/fd/3")
-	}
-	return nssblind.Command(flags, strings.Join(steps, "\n"))
+	return o, nil
 }
 
 // HasUnits reports whether rs matches on cgroups.
