@@ -10,6 +10,7 @@ import (
 	"github.com/ownerwall/ownerwall/internal/backend/iptables"
 	"github.com/ownerwall/ownerwall/internal/backend/nft"
 	"github.com/ownerwall/ownerwall/internal/ir"
+	"github.com/ownerwall/ownerwall/internal/state"
 )
 
 // backend is what the operational commands need from a firewall backend.
@@ -28,11 +29,12 @@ type backend interface {
 	Flush(ctx context.Context) error
 	// Listing is ownerwall's live ruleset as the kernel reports it, "" if none.
 	Listing(ctx context.Context) (string, error)
-	// Generation is a counter that moves with every change of the
-	// kernel's ruleset, when the backend has one (nf_tables).
-	Generation() (uint32, bool)
+	// Mark identifies the kernel's ruleset as it is now, when the backend
+	// has a way to (nf_tables: its generation, in this boot and network
+	// namespace).
+	Mark() (state.Mark, bool)
 	// Reference is the listing that script gives once loaded, made in a
-	// scratch network namespace (for backends with a Generation).
+	// scratch network namespace (for backends with a Mark).
 	Reference(ctx context.Context, script string) (string, error)
 	// Snapshot is a script that puts the live ruleset back as it is now.
 	Snapshot(ctx context.Context) (string, error)
@@ -80,9 +82,13 @@ func (nftBackend) Flush(ctx context.Context) error {
 
 func (nftBackend) Listing(ctx context.Context) (string, error) { return nft.List(ctx) }
 
-func (nftBackend) Generation() (uint32, bool) {
+func (nftBackend) Mark() (state.Mark, bool) {
 	g, err := nft.Generation()
-	return g, err == nil
+	if err != nil {
+		return state.Mark{}, false
+	}
+	m, err := state.MarkOf(g)
+	return m, err == nil
 }
 
 func (nftBackend) Reference(ctx context.Context, script string) (string, error) {
@@ -131,9 +137,9 @@ func (iptablesBackend) Flush(ctx context.Context) error { return iptables.Flush(
 
 func (iptablesBackend) Listing(ctx context.Context) (string, error) { return iptables.Listing(ctx) }
 
-// Generation: iptables-legacy has none, and the listing of the xtables
-// chains is recorded at apply instead.
-func (iptablesBackend) Generation() (uint32, bool) { return 0, false }
+// Mark: iptables-legacy has none, and the listing of the xtables chains
+// is recorded at apply instead.
+func (iptablesBackend) Mark() (state.Mark, bool) { return state.Mark{}, false }
 
 func (iptablesBackend) Reference(context.Context, string) (string, error) {
 	return "", errors.New("iptables: no reference listing, the listing is recorded at apply")

@@ -248,12 +248,15 @@ func (a *app) apply1(ctx context.Context, b backend, rs *ir.Ruleset, file string
 			draft = st.Draft(script, rs)
 		}
 	}
+	before, marked := b.Mark()
 	how, prev, err := a.load1(ctx, b, rs, script, startDraft)
-	startDraft() // an update in place is quick: the record is written after it, not against it
 	if err != nil {
-		draft.Discard()
+		if draft != nil {
+			draft.Discard()
+		}
 		return res, err
 	}
+	startDraft() // an update in place is quick: the record is written after it, not against it
 	res.how, res.loadedAt = how, time.Now()
 	a.phase(ctx, "load", start)
 	start = time.Now()
@@ -267,8 +270,20 @@ func (a *app) apply1(ctx context.Context, b backend, rs *ir.Ruleset, file string
 	} else {
 		rec.Flavour = b.Flavour(ctx)
 	}
-	if gen, ok := b.Generation(); ok {
-		rec.Generation = &gen
+	if marked {
+		// The mark is recorded only if the kernel moved by exactly this
+		// load: a commit by anyone else at the same moment would be taken
+		// for ownerwall's own. Without a mark, the next apply replaces
+		// the whole table and drift is measured against a reference.
+		commits := uint32(1)
+		if how.inPlace && how.changes == 0 {
+			commits = 0
+		}
+		if after, ok := b.Mark(); ok && after.Follows(before, commits) {
+			rec.Mark = &after
+		} else {
+			a.log.WarnContext(ctx, "another ruleset change came at the same moment as this apply: the next apply will replace the whole table")
+		}
 	} else {
 		listing, err := b.Listing(ctx)
 		if err != nil {
@@ -311,11 +326,19 @@ func (a *app) load1(ctx context.Context, b backend, rs *ir.Ruleset, script func(
 			start = time.Now()
 			n, ok, err := b.Update(ctx, rec.Ruleset, rs)
 			a.phase(ctx, "update in place", start)
-			if err != nil {
-				return loaded{}, nil, err
-			}
-			if ok {
+			if err == nil && ok {
 				return loaded{inPlace: true, changes: n}, rec, nil
+			}
+			if err != nil {
+				// The transaction changed nothing; the whole ruleset,
+				// loaded in one transaction too, does not depend on what
+				// the live table holds.
+				a.log.WarnContext(ctx, "update in place failed, replacing the whole ruleset", "error", err)
+				beforeLoad()
+				if lerr := b.Load(ctx, rs, script); lerr != nil {
+					return loaded{}, nil, fmt.Errorf("%w (after an update in place failed: %v)", lerr, err)
+				}
+				return loaded{}, nil, nil
 			}
 		}
 	}
@@ -332,9 +355,12 @@ func (a *app) load1(ctx context.Context, b backend, rs *ir.Ruleset, script func(
 // namespace changed, maybe not ownerwall's table; a full replacement is
 // then the safe answer, and costs what a comparison would.
 func (a *app) unchanged(ctx context.Context, b backend, rec *state.Applied) bool {
-	if rec.Generation != nil {
-		gen, ok := b.Generation()
-		return ok && gen == *rec.Generation
+	if rec.Mark != nil {
+		now, ok := b.Mark()
+		return ok && now == *rec.Mark
+	}
+	if _, marked := b.Mark(); marked {
+		return false // nft without a mark: not known to be ours, replace it
 	}
 	live, err := b.Listing(ctx)
 	return err == nil && live != "" && rec.Listing != "" && nft.Normalize(live) == rec.Listing
@@ -343,8 +369,8 @@ func (a *app) unchanged(ctx context.Context, b backend, rec *state.Applied) bool
 // driftOf lists how the live listing differs from what rec applied; none
 // while the kernel's generation has not moved.
 func (a *app) driftOf(ctx context.Context, b backend, rec *state.Applied, live string) ([]string, error) {
-	if rec.Generation != nil {
-		if gen, ok := b.Generation(); ok && gen == *rec.Generation {
+	if rec.Mark != nil {
+		if now, ok := b.Mark(); ok && now == *rec.Mark {
 			return []string{}, nil
 		}
 	}
@@ -580,13 +606,17 @@ func (a *app) restore(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	before, marked := b.Mark()
 	if err := b.LoadScript(ctx, rec.Script); err != nil {
 		return err
 	}
-	if gen, ok := b.Generation(); ok {
+	if marked {
 		// What is loaded now is exactly rec.Script: drift is measured
 		// from here, and the next apply may update elements in place.
-		rec.Generation = &gen
+		rec.Mark = nil
+		if after, ok := b.Mark(); ok && after.Follows(before, 1) {
+			rec.Mark = &after
+		}
 		if err := st.SaveApplied(rec); err != nil {
 			return fmt.Errorf("restored, but the state was not saved: %w", err)
 		}

@@ -73,6 +73,9 @@ type watchReport struct {
 	// Changed is false when the kernel was left exactly as it was.
 	Changed bool   `json:"changed"`
 	Error   string `json:"error,omitempty"`
+	// PolicyError: the policy file does not parse; the last good policy
+	// was applied instead (accounts and groups still follow).
+	PolicyError string `json:"policy_error,omitempty"`
 	// LoadedMS is the time from the cause to the kernel holding the new
 	// ruleset; MS adds saving the record.
 	LoadedMS float64 `json:"loaded_ms,omitempty"`
@@ -162,6 +165,10 @@ func (a *app) watch(ctx context.Context, o watchOptions) error {
 	}
 }
 
+// compileTimeout bounds one compile of watch (a hung LDAP or DNS server
+// must not wedge it).
+const compileTimeout = 2 * time.Minute
+
 // forgetter is a directory that can drop what it read (ident.NSS).
 type forgetter interface {
 	ForgetAccounts()
@@ -179,9 +186,22 @@ func (w *watcher) sync(ctx context.Context, cause []string) (rep watchReport) {
 	w.forget(everything, slices.Contains(cause, causeGroup))
 	if everything || slices.Contains(cause, causePolicy) || w.policy == nil {
 		if err := w.readPolicy(); err != nil {
-			rep.Error = oneLine(err)
-			return rep
+			if w.policy == nil {
+				rep.Error = oneLine(err)
+				return rep
+			}
+			rep.PolicyError = oneLine(err) // and the last good one stays
 		}
+	}
+	// Compiling asks NSS (LDAP, SSSD) and DNS: bounded, and before the
+	// lock, which only the load and the record need.
+	cctx, cancel := context.WithTimeout(ctx, compileTimeout)
+	rs, err := compile.Compile(cctx, w.policy, w.a.env)
+	cancel()
+	w.a.phase(ctx, "compile", start)
+	if err != nil {
+		rep.Error = oneLine(err)
+		return rep
 	}
 	l, err := w.a.lock(ctx)
 	if err != nil {
@@ -189,12 +209,10 @@ func (w *watcher) sync(ctx context.Context, cause []string) (rep watchReport) {
 		return rep
 	}
 	defer l.Release()
-	w.a.phase(ctx, "read and lock", start)
-	compiled := time.Now()
-	rs, err := compile.Compile(ctx, w.policy, w.a.env)
-	w.a.phase(ctx, "compile", compiled)
-	if err != nil {
-		rep.Error = oneLine(err)
+	if _, err := w.a.store().LoadPending(); err == nil {
+		// Someone applied by hand with --confirm-within: their apply,
+		// and its rollback, are left alone until confirmed or rolled back.
+		rep.Error = "an apply awaits `ownerwall confirm`: not applied, the ruleset in force stays"
 		return rep
 	}
 	res, err := w.a.apply1(ctx, w.b, rs, w.file, w.data, 0)
@@ -257,6 +275,9 @@ func (a *app) report(r watchReport, asJSON bool) {
 		what = "NOT APPLIED, the ruleset in force stays: " + r.Error
 	} else if !r.Changed {
 		what = "no change"
+	}
+	if r.PolicyError != "" {
+		what = "the policy file is not valid, the last good policy stays (" + r.PolicyError + "); " + what
 	}
 	took := fmt.Sprintf("%.1f ms", r.MS)
 	if r.LoadedMS > 0 {

@@ -9,6 +9,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"path/filepath"
 	"sort"
 	"time"
@@ -33,6 +34,7 @@ const (
 // Watcher watches files, each under a label.
 type Watcher struct {
 	fd     int
+	f      *os.File          // fd, non-blocking: Close wakes the reader
 	labels map[string]string // absolute path -> label
 	dirs   map[int]string    // dir watch descriptor -> directory
 	files  map[int]string    // file watch descriptor -> path
@@ -48,11 +50,11 @@ type event struct {
 // New watches the files of paths (path -> label). A file may be missing:
 // its directory is watched, and the file from when it appears.
 func New(paths map[string]string) (*Watcher, error) {
-	fd, err := unix.InotifyInit1(unix.IN_CLOEXEC)
+	fd, err := unix.InotifyInit1(unix.IN_CLOEXEC | unix.IN_NONBLOCK)
 	if err != nil {
 		return nil, fmt.Errorf("inotify: %w", err)
 	}
-	w := &Watcher{fd: fd, labels: map[string]string{}, dirs: map[int]string{}, files: map[int]string{},
+	w := &Watcher{fd: fd, f: os.NewFile(uintptr(fd), "inotify"), labels: map[string]string{}, dirs: map[int]string{}, files: map[int]string{},
 		raw: make(chan event, 64), errs: make(chan error, 1)}
 	for p, label := range paths {
 		abs, err := filepath.Abs(p)
@@ -68,38 +70,53 @@ func New(paths map[string]string) (*Watcher, error) {
 			return nil, fmt.Errorf("watch %s: %w", dir, err)
 		}
 		w.dirs[wd] = dir
-		w.watchFile(abs)
+		if err := w.watchFile(abs); err != nil {
+			w.Close()
+			return nil, err
+		}
 	}
 	go w.read()
 	return w, nil
 }
 
 // watchFile (re)watches path's current inode; a missing file is not an
-// error (its directory says when it comes).
-func (w *Watcher) watchFile(path string) {
-	if wd, err := unix.InotifyAddWatch(w.fd, path, fileMask); err == nil {
+// error (its directory says when it comes), running out of watches is.
+func (w *Watcher) watchFile(path string) error {
+	wd, err := unix.InotifyAddWatch(w.fd, path, fileMask)
+	switch {
+	case err == nil:
 		w.files[wd] = path
+	case errors.Is(err, unix.ENOENT):
+	default:
+		return fmt.Errorf("watch %s: %w", path, err)
 	}
+	return nil
 }
 
-// Close stops watching.
-func (w *Watcher) Close() error { return unix.Close(w.fd) }
+// watching reports whether path's inode has a watch.
+func (w *Watcher) watching(path string) bool {
+	for _, p := range w.files {
+		if p == path {
+			return true
+		}
+	}
+	return false
+}
+
+// Close stops watching; Next then returns an error.
+func (w *Watcher) Close() error { return w.f.Close() }
 
 // read turns inotify records into labelled events until the descriptor
 // is closed.
 func (w *Watcher) read() {
 	buf := make([]byte, 64*(unix.SizeofInotifyEvent+unix.NAME_MAX+1))
 	for {
-		n, err := unix.Read(w.fd, buf)
-		if errors.Is(err, unix.EINTR) {
-			continue
-		}
+		n, err := w.f.Read(buf)
 		if err != nil || n <= 0 {
 			if err == nil {
-				err = errors.New("inotify: end of events")
+				err = errors.New("end of events")
 			}
-			w.errs <- fmt.Errorf("inotify: %w", err)
-			close(w.raw)
+			w.fail(fmt.Errorf("inotify: %w", err))
 			return
 		}
 		for off := 0; off+unix.SizeofInotifyEvent <= n; {
@@ -110,9 +127,18 @@ func (w *Watcher) read() {
 				name = string(raw[:clen(raw)])
 			}
 			off += unix.SizeofInotifyEvent + int(ev.Len)
-			w.dispatch(int(ev.Wd), ev.Mask, name)
+			if err := w.dispatch(int(ev.Wd), ev.Mask, name); err != nil {
+				w.fail(err)
+				return
+			}
 		}
 	}
+}
+
+// fail ends the events with err: Next returns it.
+func (w *Watcher) fail(err error) {
+	w.errs <- err
+	close(w.raw)
 }
 
 func clen(b []byte) int {
@@ -125,44 +151,61 @@ func clen(b []byte) int {
 }
 
 // dispatch maps one inotify record to the watched file it concerns.
-func (w *Watcher) dispatch(wd int, mask uint32, name string) {
-	if mask&unix.IN_Q_OVERFLOW != 0 { // events were lost: anything may have changed
-		for _, label := range w.labels {
+func (w *Watcher) dispatch(wd int, mask uint32, name string) error {
+	if mask&unix.IN_Q_OVERFLOW != 0 {
+		// Events were lost: anything may have changed, and a file may
+		// have a new inode that has no watch yet.
+		for path, label := range w.labels {
+			if !w.watching(path) {
+				if err := w.watchFile(path); err != nil {
+					return err
+				}
+			}
 			w.raw <- event{label: label, settled: true}
 		}
-		return
+		return nil
 	}
 	settled := mask&(unix.IN_CLOSE_WRITE|unix.IN_MOVED_TO|unix.IN_MOVED_FROM|unix.IN_DELETE|unix.IN_DELETE_SELF|unix.IN_MOVE_SELF|unix.IN_ATTRIB) != 0
 	if dir, ok := w.dirs[wd]; ok {
 		path := filepath.Join(dir, name)
 		label, watched := w.labels[path]
 		if !watched {
-			return
+			return nil
 		}
 		if mask&(unix.IN_CREATE|unix.IN_MOVED_TO) != 0 {
-			w.watchFile(path) // a new inode under the name
+			if err := w.watchFile(path); err != nil { // a new inode under the name
+				return err
+			}
 		}
-		if mask&unix.IN_CLOSE_WRITE != 0 {
-			return // the file watch reports it
+		if mask&unix.IN_CLOSE_WRITE != 0 && w.watching(path) {
+			return nil // the file's own watch reports it
 		}
 		w.raw <- event{label: label, settled: settled && mask&unix.IN_CREATE == 0}
-		return
+		return nil
 	}
 	if path, ok := w.files[wd]; ok {
 		if mask&unix.IN_IGNORED != 0 {
 			delete(w.files, wd)
-			return
+			return nil
 		}
 		w.raw <- event{label: w.labels[path], settled: settled}
 	}
+	return nil
 }
 
 // Next waits for the next change and returns the labels of the files that
-// changed, coalesced: after a closed write or a rename it waits Settle for
-// more, after an unfinished write until the file is quiet for Quiet.
+// changed, coalesced. Each file is waited for on its own: Settle after a
+// closed write or a rename, until it has been quiet for Quiet after a
+// write still open; the labels come when every changed file is done.
 func (w *Watcher) Next(ctx context.Context) ([]string, error) {
-	changed := map[string]bool{}
-	var timer <-chan time.Time
+	due := map[string]time.Time{} // label -> when its change counts as done
+	var timer *time.Timer
+	var fire <-chan time.Time
+	defer func() {
+		if timer != nil {
+			timer.Stop()
+		}
+	}()
 	for {
 		select {
 		case <-ctx.Done():
@@ -171,15 +214,25 @@ func (w *Watcher) Next(ctx context.Context) ([]string, error) {
 			if !ok {
 				return nil, <-w.errs
 			}
-			changed[ev.label] = true
 			wait := Quiet
 			if ev.settled {
 				wait = Settle
 			}
-			timer = time.After(wait)
-		case <-timer:
-			out := make([]string, 0, len(changed))
-			for l := range changed {
+			due[ev.label] = time.Now().Add(wait)
+			last := time.Time{}
+			for _, t := range due {
+				if t.After(last) {
+					last = t
+				}
+			}
+			if timer != nil {
+				timer.Stop()
+			}
+			timer = time.NewTimer(time.Until(last))
+			fire = timer.C
+		case <-fire:
+			out := make([]string, 0, len(due))
+			for l := range due {
 				out = append(out, l)
 			}
 			sort.Strings(out)

@@ -106,3 +106,52 @@ func TestNextStopsWithTheContext(t *testing.T) {
 		t.Fatal("Next returned without a change")
 	}
 }
+
+// TestEachFileIsWaitedFor: a closed write of one file does not cut short
+// the wait for another that is still being written.
+func TestEachFileIsWaitedFor(t *testing.T) {
+	dir := t.TempDir()
+	group, passwd := filepath.Join(dir, "group"), filepath.Join(dir, "passwd")
+	os.WriteFile(group, nil, 0o644)
+	os.WriteFile(passwd, nil, 0o644)
+	w, err := New(map[string]string{group: "group", passwd: "passwd"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	f, err := os.OpenFile(group, os.O_WRONLY|os.O_APPEND, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	start := time.Now()
+	f.WriteString("half a line") // still open
+	os.WriteFile(passwd, []byte("done\n"), 0o644)
+	want(t, next(t, w), "group", "passwd")
+	if took := time.Since(start); took < Quiet {
+		t.Errorf("reported after %v, while group was still being written (quiet: %v)", took, Quiet)
+	}
+}
+
+// TestCloseEndsNext: Close wakes a waiting Next with an error.
+func TestCloseEndsNext(t *testing.T) {
+	w, err := New(map[string]string{filepath.Join(t.TempDir(), "group"): "group"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	errc := make(chan error, 1)
+	go func() {
+		_, err := w.Next(context.Background())
+		errc <- err
+	}()
+	time.Sleep(20 * time.Millisecond)
+	w.Close()
+	select {
+	case err := <-errc:
+		if err == nil {
+			t.Fatal("Next returned no error after Close")
+		}
+	case <-time.After(2 * time.Second):
+		t.Fatal("Next still waits after Close")
+	}
+}

@@ -1,6 +1,7 @@
 package nssblind
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"runtime"
@@ -28,21 +29,30 @@ type Options struct {
 // The thread is never handed back to the Go scheduler: it ends with fn,
 // and its namespaces with it.
 func Do(o Options, fn func() error) error {
+	// The nsswitch.conf to bind is a temporary file; what ends up bound is
+	// checked to be that very file (same device and inode as the open
+	// descriptor), whatever happened to its name meanwhile (a TMPDIR
+	// someone else can write to).
 	nss, err := os.CreateTemp("", "ownerwall-nsswitch-*.conf")
 	if err != nil {
 		return fmt.Errorf("nsswitch for a blind command: %w", err)
 	}
 	defer os.Remove(nss.Name())
-	_, err = nss.WriteString(nsswitch)
-	if cerr := nss.Close(); err == nil {
-		err = cerr
+	defer nss.Close()
+	if _, err := nss.WriteString(nsswitch); err != nil {
+		return fmt.Errorf("nsswitch for a blind command: %w", err)
 	}
-	if err != nil {
+	var want unix.Stat_t
+	if err := unix.Fstat(int(nss.Fd()), &want); err != nil {
 		return fmt.Errorf("nsswitch for a blind command: %w", err)
 	}
 	return onSpareThread(func() error {
 		if err := blind(o, nss.Name()); err != nil {
 			return err
+		}
+		var got unix.Stat_t // (a host without nsswitch.conf uses glibc's defaults: files)
+		if err := unix.Stat("/etc/nsswitch.conf", &got); err == nil && (got.Dev != want.Dev || got.Ino != want.Ino) {
+			return errors.New("blind to the accounts: /etc/nsswitch.conf is not the file written")
 		}
 		return fn()
 	})
@@ -78,7 +88,8 @@ func onSpareThread(fn func() error) error {
 	return <-done
 }
 
-// blind turns the calling thread's view of the accounts off.
+// blind turns the calling thread's view of the accounts off; nss is the
+// nsswitch.conf to bind.
 func blind(o Options, nss string) error {
 	flags := unix.CLONE_NEWNS
 	if o.NewNet {

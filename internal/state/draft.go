@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"path/filepath"
 	"time"
 
 	"github.com/ownerwall/ownerwall/internal/ir"
@@ -29,7 +30,15 @@ type Draft struct {
 // Draft starts writing the record of rs and its script (script is called
 // once, in the background; it may be shared with the load, as a
 // sync.OnceValue); call Commit or Discard exactly once.
+//
+// The caller holds the lock: temporary files that a killed apply left
+// behind are removed first.
 func (s Store) Draft(script func() string, rs *ir.Ruleset) *Draft {
+	if stale, err := filepath.Glob(filepath.Join(s.Dir, "."+appliedFile+".*")); err == nil {
+		for _, f := range stale {
+			os.Remove(f)
+		}
+	}
 	d := &Draft{s: s, done: make(chan struct{})}
 	go func() {
 		defer close(d.done)
@@ -114,17 +123,17 @@ func (d *Draft) Discard() {
 
 // appliedRest is Applied without the fields a draft writes first.
 type appliedRest struct {
-	Format     int       `json:"format"`
-	Backend    string    `json:"backend"`
-	Flavour    string    `json:"flavour,omitempty"`
-	Policy     string    `json:"policy_file"`
-	SHA256     string    `json:"policy_sha256"`
-	AppliedAt  time.Time `json:"applied_at"`
-	Listing    string    `json:"listing,omitempty"`
-	Generation *uint32   `json:"generation,omitempty"`
+	Format    int       `json:"format"`
+	Backend   string    `json:"backend"`
+	Flavour   string    `json:"flavour,omitempty"`
+	Policy    string    `json:"policy_file"`
+	SHA256    string    `json:"policy_sha256"`
+	AppliedAt time.Time `json:"applied_at"`
+	Listing   string    `json:"listing,omitempty"`
+	Mark      *Mark     `json:"kernel_mark,omitempty"`
 }
 
 func restOf(a *Applied) appliedRest {
 	return appliedRest{Format: 1, Backend: a.Backend, Flavour: a.Flavour, Policy: a.Policy,
-		SHA256: a.SHA256, AppliedAt: a.AppliedAt, Listing: a.Listing, Generation: a.Generation}
+		SHA256: a.SHA256, AppliedAt: a.AppliedAt, Listing: a.Listing, Mark: a.Mark}
 }

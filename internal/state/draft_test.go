@@ -16,13 +16,13 @@ import (
 // every field, including those set after the draft began.
 func TestDraftKeepsEveryField(t *testing.T) {
 	s := Store{Dir: t.TempDir()}
-	gen := uint32(42)
+	mark := &Mark{Generation: 42, Boot: "b", Netns: "net:[1]"}
 	rs := &ir.Ruleset{Source: "p.yaml", Outbound: ir.Drop, Stateful: true,
 		Rules: []ir.Rule{{Index: 1, Name: "a <b> & \"c\"", Dir: ir.To, Action: ir.Accept}}}
 	d := s.Draft(func() string { return "add table inet ownerwall\n<&>\n" }, rs)
 	in := &Applied{Backend: "nft", Flavour: "nftables v1.0.6", Policy: "/etc/ownerwall/policy.yaml", SHA256: "ab",
 		AppliedAt: time.Unix(1700000000, 0).UTC(), Script: "add table inet ownerwall\n<&>\n", Listing: "table ...",
-		Generation: &gen, Ruleset: rs}
+		Mark: mark, Ruleset: rs}
 	if err := d.Commit(in); err != nil {
 		t.Fatal(err)
 	}

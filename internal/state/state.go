@@ -37,14 +37,17 @@ type Applied struct {
 	AppliedAt time.Time `json:"applied_at"`
 	Script    string    `json:"script"` // exactly what was loaded
 	// Listing is the live ruleset right after, counters zeroed: drift is
-	// measured against it. The nft backend records Generation instead:
+	// measured against it. The nft backend records Mark instead:
 	// while the kernel's generation has not moved, nothing changed; when
 	// it has, the reference listing is made again from Script, in a
 	// scratch network namespace. Listing 100,000 uid elements takes nft a
 	// second, and an apply need not wait for it.
-	Listing    string      `json:"listing,omitempty"`
-	Generation *uint32     `json:"generation,omitempty"`
-	Ruleset    *ir.Ruleset `json:"ruleset"` // for explain --live and plan
+	Listing string `json:"listing,omitempty"`
+	// Mark is the kernel's state right after the load (nft); nil when it
+	// is not known to be ownerwall's own (someone else committed at the
+	// same moment): then the next apply replaces the whole table.
+	Mark    *Mark       `json:"kernel_mark,omitempty"`
+	Ruleset *ir.Ruleset `json:"ruleset"` // for explain --live and plan
 }
 
 // Pending is an apply awaiting `ownerwall confirm`.

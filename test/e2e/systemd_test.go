@@ -26,7 +26,7 @@ func TestSystemdUnit(t *testing.T) {
 	for name, wants := range map[string][]string{
 		"ownerwall.service": {"ExecStart=/usr/local/sbin/ownerwall restore", "Before=network-pre.target", "Wants=network-pre.target", "DefaultDependencies=no"},
 		"ownerwall-watch.service": {"ExecStart=/usr/local/sbin/ownerwall watch -f /etc/ownerwall/policy.yaml", "After=ownerwall.service",
-			"ExecReload=/bin/kill -HUP $MAINPID", "Restart=on-failure"},
+			"ExecReload=/bin/kill -HUP $MAINPID", "Restart=on-failure", "KillMode=mixed"},
 	} {
 		unit := filepath.Join(filepath.Dir(self), "..", "..", "contrib", name)
 		script := `set -e

@@ -32,15 +32,17 @@ rules:
 		start := waitfor + `"$SELF" watch -f "$DIR/policy.yaml" --json --interval 0 "$@" > "$DIR/watch.out" 2>"$DIR/watch.err" &
 echo $! > "$DIR/watch.pid"
 waitfor 1; cat "$DIR/watch.out"`
-		member := waitfor + `cat "$DIR/group.plebian-in-wheel" > /etc/group; waitfor 2; sed -n 2p "$DIR/watch.out"`
-		broken := waitfor + `cp "$DIR/policy.yaml" "$DIR/good.yaml"; cat "$DIR/broken.yaml" > "$DIR/policy.yaml"; waitfor 3; sed -n 3p "$DIR/watch.out"`
+		broken := waitfor + `cat "$DIR/broken.yaml" > "$DIR/policy.yaml"; waitfor 2; sed -n 2p "$DIR/watch.out"`
+		member := waitfor + `cat "$DIR/group.plebian-in-wheel" > /etc/group; waitfor 3; sed -n 3p "$DIR/watch.out"`
 		stop := `pid=$(cat "$DIR/watch.pid"); kill -TERM "$pid"; i=0
 while kill -0 "$pid" 2>/dev/null; do i=$((i+1)); [ $i -lt 500 ] || { echo "watch did not stop"; exit 1; }; sleep 0.01; done
 cat "$DIR/watch.err"; echo stopped`
 		sh := func(code string) []string {
 			return append([]string{"sh", "-c", "SELF=$0 DIR=$1; shift\n" + code, "$SELF", "$DIR"}, sc.ApplyArgs...)
 		}
-		sc.AfterApply = [][]string{sh(start), sh(member), sh(broken), sh(stop)}
+		// The broken edit comes first: accounts and groups must still be
+		// followed, with the last good policy.
+		sc.AfterApply = [][]string{sh(start), sh(broken), sh(member), sh(stop)}
 		rep := netnstest.Expect(t, sc, []lab.Expectation{
 			exp("added to wheel while watch ran", "plebian", "127.0.0.1:992/tcp", "accept"),
 			exp("", "admin7", "[::1]:992/tcp", "accept"),
@@ -48,11 +50,12 @@ cat "$DIR/watch.err"; echo stopped`
 		})
 		requireExits(t, rep, 0, 0, 0, 0)
 		type report struct {
-			Cause    []string
-			Result   string
-			Changed  bool
-			Error    string
-			LoadedMS float64 `json:"loaded_ms"`
+			Cause       []string
+			Result      string
+			Changed     bool
+			Error       string
+			PolicyError string  `json:"policy_error"`
+			LoadedMS    float64 `json:"loaded_ms"`
 		}
 		line := func(i int) report {
 			var r report
@@ -65,16 +68,16 @@ cat "$DIR/watch.err"; echo stopped`
 		if r := line(0); strings.Join(r.Cause, ",") != "start" || !r.Changed || r.Error != "" || !strings.Contains(r.Result, "replaced the whole ruleset") {
 			t.Errorf("first apply: %+v", r)
 		}
-		r := line(1)
+		if r := line(1); strings.Join(r.Cause, ",") != "policy" || !strings.Contains(r.PolicyError, "policy.yaml:3:") || r.Error != "" || r.Changed && b.name == "nft" {
+			t.Errorf("after a broken edit: %+v (want the error, and the last good policy kept, unchanged)", r)
+		}
+		r := line(2)
 		wantHow := "replaced the whole ruleset" // iptables keeps uids in rules
 		if b.name == "nft" {
 			wantHow = "uid map elements in place"
 		}
 		if strings.Join(r.Cause, ",") != "group" || !r.Changed || r.Error != "" || !strings.Contains(r.Result, wantHow) || r.LoadedMS <= 0 {
 			t.Errorf("after the group change: %+v, want %q", r, wantHow)
-		}
-		if r := line(2); strings.Join(r.Cause, ",") != "policy" || !strings.Contains(r.Error, "policy.yaml:3:") {
-			t.Errorf("after a broken edit: %+v", r)
 		}
 		if out := rep.Steps[3].Output; strings.TrimSpace(out) != "stopped" {
 			t.Errorf("watch's stderr or its end: %q", out)

@@ -11,6 +11,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"syscall"
 
 	"github.com/ownerwall/ownerwall/internal/ir"
 	"github.com/ownerwall/ownerwall/internal/nssblind"
@@ -442,6 +443,9 @@ func (e *runError) Unwrap() error { return errors.New(e.msg) }
 
 func run(ctx context.Context, prog string, stdin *strings.Reader, args ...string) (string, error) {
 	cmd := exec.CommandContext(ctx, prog, args...)
+	// A process group of its own: a Ctrl-C meant for ownerwall (watch)
+	// must not stop one family's restore halfway.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	if stdin != nil {
 		cmd.Stdin = stdin
 	}

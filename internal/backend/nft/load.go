@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"strings"
+	"syscall"
 
 	"golang.org/x/sys/unix"
 
@@ -84,6 +85,9 @@ func runNft(ctx context.Context, script string, how nftRun) (string, error) {
 	run := func(args ...string) (string, error) {
 		cmd := exec.CommandContext(ctx, "nft", args...)
 		cmd.ExtraFiles = []*os.File{f}
+		// A process group of its own: a Ctrl-C meant for ownerwall (watch)
+		// must not kill nft halfway; ownerwall finishes the load, then stops.
+		cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 		var stdout, stderr bytes.Buffer
 		cmd.Stdout, cmd.Stderr = &stdout, &stderr
 		if err := cmd.Run(); err != nil {
