@@ -84,3 +84,49 @@ cat "$DIR/watch.err"; echo stopped`
 		}
 	})
 }
+
+// TestWatchLeavesPendingAlone: while an apply --confirm-within awaits
+// confirmation, watch applies nothing (it would remove the pending record
+// and with it the rollback): a group change is reported, not applied.
+func TestWatchLeavesPendingAlone(t *testing.T) {
+	b := backends[0] // nft: the logic is the backend's caller's
+	if testing.Short() {
+		t.Skip("kernel test: not in -short")
+	}
+	netnstest.RequireRoot(t)
+	sc := world("")
+	b.use(&sc)
+	sc.Files = map[string]string{
+		"policy.yaml": `version: 1
+rules:
+  - {name: wheel may reach the tunnel, to: {host: local, tcp: 992}, who: ["group:wheel"], action: accept}
+  - {name: the tunnel is wheel's, to: {host: local, tcp: 992}, action: reject}
+`,
+		"closed.yaml": `version: 1
+rules:
+  - {name: the tunnel is closed, to: {host: local, tcp: 992}, action: reject}
+`,
+		"group.plebian-in-wheel": strings.Replace(group, "wheel:x:10:admin7", "wheel:x:10:admin7,plebian", 1),
+	}
+	waitfor := `waitfor() { i=0; while [ "$(wc -l < "$DIR/watch.out")" -lt "$1" ]; do i=$((i+1)); [ $i -lt 500 ] || { echo "no line $1:"; cat "$DIR/watch.out"; exit 1; }; sleep 0.01; done; }
+`
+	sh := func(code string) []string { return []string{"sh", "-c", "SELF=$0 DIR=$1\n" + waitfor + code, "$SELF", "$DIR"} }
+	sc.AfterApply = [][]string{
+		sh(`"$SELF" watch -f "$DIR/policy.yaml" --json --interval 0 > "$DIR/watch.out" 2>&1 &
+echo $! > "$DIR/watch.pid"; waitfor 1`),
+		sh(`"$SELF" apply -f "$DIR/closed.yaml" --confirm-within 5m`),
+		sh(`cat "$DIR/group.plebian-in-wheel" > /etc/group; waitfor 2; sed -n 2p "$DIR/watch.out"`),
+		sh(`kill -TERM "$(cat "$DIR/watch.pid")"; "$SELF" status --json | grep -o '"pending_until": *"[^"]*"' || echo "no pending apply"`),
+	}
+	rep := netnstest.Expect(t, sc, []lab.Expectation{
+		exp("the pending apply is in force", "admin7", "127.0.0.1:992/tcp", "reject"),
+		exp("", "plebian", "127.0.0.1:992/tcp", "reject"),
+	})
+	requireExits(t, rep, 0, 0, 0, 0)
+	if out := rep.Steps[2].Output; !strings.Contains(out, "awaits `ownerwall confirm`") || !strings.Contains(out, `"group"`) {
+		t.Errorf("watch's line after the group change: %s", out)
+	}
+	if out := rep.Steps[3].Output; !strings.Contains(out, "pending_until") {
+		t.Errorf("the pending apply is gone: %s", out)
+	}
+}
