@@ -27,9 +27,10 @@ rules:
 			"broken.yaml":            "version: 1\nrules:\n  - {name: x, to: {tcp: 99999}, action: accept}\n",
 		}
 		// waitfor N: until watch.out has N lines (5 s at most).
-		waitfor := `waitfor() { i=0; while [ "$(wc -l < "$DIR/watch.out")" -lt "$1" ]; do i=$((i+1)); [ $i -lt 500 ] || { echo "no line $1:"; cat "$DIR/watch.out"; exit 1; }; sleep 0.01; done; }
+		waitfor := `waitfor() { i=0; while [ "$(wc -l < "$DIR/watch.out" 2>/dev/null || echo 0)" -lt "$1" ]; do i=$((i+1)); [ $i -lt 500 ] || { echo "no line $1:"; cat "$DIR/watch.out"; exit 1; }; sleep 0.01; done; }
 `
-		start := waitfor + `"$SELF" watch -f "$DIR/policy.yaml" --json --interval 0 "$@" > "$DIR/watch.out" 2>"$DIR/watch.err" &
+		start := waitfor + `: > "$DIR/watch.out" # there before the first wc, whoever runs first
+"$SELF" watch -f "$DIR/policy.yaml" --json --interval 0 "$@" > "$DIR/watch.out" 2>"$DIR/watch.err" &
 echo $! > "$DIR/watch.pid"
 waitfor 1; cat "$DIR/watch.out"`
 		broken := waitfor + `cat "$DIR/broken.yaml" > "$DIR/policy.yaml"; waitfor 2; sed -n 2p "$DIR/watch.out"`
@@ -108,11 +109,12 @@ rules:
 `,
 		"group.plebian-in-wheel": strings.Replace(group, "wheel:x:10:admin7", "wheel:x:10:admin7,plebian", 1),
 	}
-	waitfor := `waitfor() { i=0; while [ "$(wc -l < "$DIR/watch.out")" -lt "$1" ]; do i=$((i+1)); [ $i -lt 500 ] || { echo "no line $1:"; cat "$DIR/watch.out"; exit 1; }; sleep 0.01; done; }
+	waitfor := `waitfor() { i=0; while [ "$(wc -l < "$DIR/watch.out" 2>/dev/null || echo 0)" -lt "$1" ]; do i=$((i+1)); [ $i -lt 500 ] || { echo "no line $1:"; cat "$DIR/watch.out"; exit 1; }; sleep 0.01; done; }
 `
 	sh := func(code string) []string { return []string{"sh", "-c", "SELF=$0 DIR=$1\n" + waitfor + code, "$SELF", "$DIR"} }
 	sc.AfterApply = [][]string{
-		sh(`"$SELF" watch -f "$DIR/policy.yaml" --json --interval 0 > "$DIR/watch.out" 2>&1 &
+		sh(`: > "$DIR/watch.out"
+"$SELF" watch -f "$DIR/policy.yaml" --json --interval 0 > "$DIR/watch.out" 2>&1 &
 echo $! > "$DIR/watch.pid"; waitfor 1`),
 		sh(`"$SELF" apply -f "$DIR/closed.yaml" --confirm-within 5m`),
 		sh(`cat "$DIR/group.plebian-in-wheel" > /etc/group; waitfor 2; sed -n 2p "$DIR/watch.out"`),
