@@ -159,7 +159,7 @@ func build(rs *ir.Ruleset, v6 bool) []chain {
 	for i, d := range rs.Dispatch {
 		ranges := cover(d.UIDs)
 		if d.Unit == "" {
-			t := &tree{b: b, prefix: uidTree + "-"}
+			t := &tree{b: b, prefix: uidTree + "-", k: fanOut(len(ranges))}
 			b.add(MainChain, t.spine(ranges, true)...)
 			continue
 		}
@@ -167,7 +167,7 @@ func build(rs *ir.Ruleset, v6 bool) []chain {
 		b.add(MainChain, fmt.Sprintf("-m cgroup --path %s -m comment --comment %s -g %s",
 			quote(controlFree(d.Cgroup)), quote(clip("ownerwall: unit "+sanitize(d.Unit), maxComment)), root))
 		b.add(root)
-		t := &tree{b: b, prefix: root + "-"}
+		t := &tree{b: b, prefix: root + "-", k: fanOut(len(ranges))}
 		b.add(root, t.spine(ranges, true)...)
 	}
 	return b.chains
@@ -380,24 +380,58 @@ func portMatches(p *ir.Ports, single, multi string) []portMatch {
 	return out
 }
 
-// tree renders a uid dispatch as a balanced binary tree of chains.
+// tree renders a uid dispatch as a balanced tree of chains: binary up to
+// 2^maxTreeDepth uid ranges, wider beyond (k).
 type tree struct {
 	b      *builder
 	prefix string
 	next   int
+	k      int // each rule of a chain takes 1/k of what is left
+}
+
+// maxTreeDepth bounds how deeply the uid tree's chains nest. nf_tables
+// (iptables-nft) refuses a ruleset whose jumps and gotos nest 16 deep
+// from the base chain (NFT_JUMP_STACK_SIZE: "RULE_INSERT failed (Too many
+// links)"), and OWNERWALL, a unit's tree root and the profile chain come
+// on top of the tree. A binary tree reached that at about 60,000 uid
+// ranges (30,000 accounts spread over the uid space): measured.
+const maxTreeDepth = 10
+
+// fanOut is the smallest k that keeps a tree of n ranges within
+// maxTreeDepth: 2 (binary) up to 2^maxTreeDepth ranges.
+func fanOut(n int) int {
+	k := 2
+	for treeDepth(n, k) > maxTreeDepth {
+		k++
+	}
+	return k
+}
+
+// treeDepth is how deeply spine nests chains for n ranges: the first
+// rule's part (n/k ranges) is the largest to get a chain of its own.
+func treeDepth(n, k int) int {
+	d := 0
+	for n/k > 1 {
+		n /= k
+		d++
+	}
+	return d
 }
 
 // spine returns the rules of the chain for ranges (a full, ordered cover
 // of a uid interval): the right spine of the subtree inlined, one rule per
 // level, each left subtree in a chain of its own. A packet evaluates one
-// rule per level: at most ceil(log2 n) + 1 rules from the root to its leaf.
+// rule per level: in a binary tree (k = 2) at most ceil(log2 n) + 1 rules
+// from the root to its leaf; with k > 2, each rule takes 1/k of the ranges
+// left, so chains nest log_k(n) deep and a packet passes about
+// log_(k/(k-1))(n) rules.
 // root: the chain's last leaf is conditional too (the packet's uid is not
 // known to be in it: sockets without a file have no uid), and a final
 // RETURN is left out, since falling off the chain returns.
 func (t *tree) spine(ranges []ir.UIDRange, root bool) []string {
 	var out []string
 	for len(ranges) > 1 {
-		mid := len(ranges) / 2
+		mid := max(1, len(ranges)/t.k)
 		left := ranges[:mid]
 		lo, hi := left[0].Lo, left[len(left)-1].Hi
 		var target string
