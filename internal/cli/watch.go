@@ -76,6 +76,9 @@ type watchReport struct {
 	// PolicyError: the policy file does not parse; the last good policy
 	// was applied instead (accounts and groups still follow).
 	PolicyError string `json:"policy_error,omitempty"`
+	// Pending: an apply --confirm-within awaits confirmation; watch left
+	// it alone (and Error says so).
+	Pending bool `json:"pending,omitempty"`
 	// LoadedMS is the time from the cause to the kernel holding the new
 	// ruleset; MS adds saving the record.
 	LoadedMS float64 `json:"loaded_ms,omitempty"`
@@ -140,8 +143,8 @@ func (a *app) watch(ctx context.Context, o watchOptions) error {
 	applyCtx := context.WithoutCancel(ctx)
 	first := w.sync(applyCtx, []string{causeStart})
 	a.report(first, o.json)
-	if first.Error != "" {
-		return &ExitError{Code: 1}
+	if first.Error != "" && !first.Pending {
+		return &ExitError{Code: 1} // a policy or host that cannot be applied: say so, and let systemd show it
 	}
 	for {
 		var cause []string
@@ -213,6 +216,7 @@ func (w *watcher) sync(ctx context.Context, cause []string) (rep watchReport) {
 		// Someone applied by hand with --confirm-within: their apply,
 		// and its rollback, are left alone until confirmed or rolled back.
 		rep.Error = "an apply awaits `ownerwall confirm`: not applied, the ruleset in force stays"
+		rep.Pending = true
 		return rep
 	}
 	res, err := w.a.apply1(ctx, w.b, rs, w.file, w.data, 0)

@@ -125,7 +125,7 @@ echo $! > "$DIR/watch.pid"; waitfor 1`),
 		exp("", "plebian", "127.0.0.1:992/tcp", "reject"),
 	})
 	requireExits(t, rep, 0, 0, 0, 0)
-	if out := rep.Steps[2].Output; !strings.Contains(out, "awaits `ownerwall confirm`") || !strings.Contains(out, `"group"`) {
+	if out := rep.Steps[2].Output; !strings.Contains(out, "awaits `ownerwall confirm`") || !strings.Contains(out, `"group"`) || !strings.Contains(out, `"pending":true`) {
 		t.Errorf("watch's line after the group change: %s", out)
 	}
 	if out := rep.Steps[3].Output; !strings.Contains(out, "pending_until") {
