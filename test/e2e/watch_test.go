@@ -111,7 +111,9 @@ rules:
 	}
 	waitfor := `waitfor() { i=0; while [ "$(wc -l < "$DIR/watch.out" 2>/dev/null || echo 0)" -lt "$1" ]; do i=$((i+1)); [ $i -lt 500 ] || { echo "no line $1:"; cat "$DIR/watch.out"; exit 1; }; sleep 0.01; done; }
 `
-	sh := func(code string) []string { return []string{"sh", "-c", "SELF=$0 DIR=$1\n" + waitfor + code, "$SELF", "$DIR"} }
+	sh := func(code string) []string {
+		return []string{"sh", "-c", "SELF=$0 DIR=$1\n" + waitfor + code, "$SELF", "$DIR"}
+	}
 	sc.AfterApply = [][]string{
 		sh(`: > "$DIR/watch.out"
 "$SELF" watch -f "$DIR/policy.yaml" --json --interval 0 > "$DIR/watch.out" 2>&1 &
