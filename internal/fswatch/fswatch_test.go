@@ -68,19 +68,8 @@ func TestEveryWayOfWriting(t *testing.T) {
 // TestOpenWriterIsWaitedFor: a write not yet closed is reported once the
 // file has been quiet for Quiet, not at its first byte.
 func TestOpenWriterIsWaitedFor(t *testing.T) {
-	dir := t.TempDir()
-	group := filepath.Join(dir, "group")
-	os.WriteFile(group, nil, 0o644)
-	w, err := New(map[string]string{group: "group"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer w.Close()
-	f, err := os.OpenFile(group, os.O_WRONLY|os.O_APPEND, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
+	w, paths := watchNew(t, "group")
+	f := openForAppend(t, paths["group"])
 	start := time.Now()
 	for range 3 {
 		f.WriteString("line\n")
@@ -110,23 +99,11 @@ func TestNextStopsWithTheContext(t *testing.T) {
 // TestEachFileIsWaitedFor: a closed write of one file does not cut short
 // the wait for another that is still being written.
 func TestEachFileIsWaitedFor(t *testing.T) {
-	dir := t.TempDir()
-	group, passwd := filepath.Join(dir, "group"), filepath.Join(dir, "passwd")
-	os.WriteFile(group, nil, 0o644)
-	os.WriteFile(passwd, nil, 0o644)
-	w, err := New(map[string]string{group: "group", passwd: "passwd"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer w.Close()
-	f, err := os.OpenFile(group, os.O_WRONLY|os.O_APPEND, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
+	w, paths := watchNew(t, "group", "passwd")
+	f := openForAppend(t, paths["group"])
 	start := time.Now()
 	f.WriteString("half a line") // still open
-	os.WriteFile(passwd, []byte("done\n"), 0o644)
+	os.WriteFile(paths["passwd"], []byte("done\n"), 0o644)
 	want(t, next(t, w), "group", "passwd")
 	if took := time.Since(start); took < Quiet {
 		t.Errorf("reported after %v, while group was still being written (quiet: %v)", took, Quiet)
@@ -154,4 +131,36 @@ func TestCloseEndsNext(t *testing.T) {
 	case <-time.After(2 * time.Second):
 		t.Fatal("Next still waits after Close")
 	}
+}
+
+// watchNew makes empty files named by labels in a new directory and
+// watches them (the watcher is closed when the test ends).
+func watchNew(t *testing.T, labels ...string) (*Watcher, map[string]string) {
+	t.Helper()
+	dir := t.TempDir()
+	paths, watched := map[string]string{}, map[string]string{}
+	for _, l := range labels {
+		p := filepath.Join(dir, l)
+		if err := os.WriteFile(p, nil, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		paths[l], watched[p] = p, l
+	}
+	w, err := New(watched)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { w.Close() })
+	return w, paths
+}
+
+// openForAppend opens path for writing, kept open until the test ends.
+func openForAppend(t *testing.T, path string) *os.File {
+	t.Helper()
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { f.Close() })
+	return f
 }
