@@ -9,26 +9,31 @@ import (
 	"github.com/ownerwall/ownerwall/internal/netnstest"
 )
 
-// TestWatch: `ownerwall watch` applies the policy, then follows /etc/group
-// (plebian becomes a member of wheel: let through, with no apply run by
-// hand) and the policy file (a broken edit is reported and the ruleset in
-// force stays); SIGTERM ends it.
+// wheelTunnel: only wheel's members may reach the tunnel on 992.
+const wheelTunnel = `version: 1
+rules:
+  - {name: wheel may reach the tunnel, to: {host: local, tcp: 992}, who: ["group:wheel"], action: accept}
+  - {name: the tunnel is wheel's, to: {host: local, tcp: 992}, action: reject}
+`
+
+// waitfor N, in the tests' shell steps: until $DIR/watch.out has N lines
+// (5 s at most).
+const waitfor = `waitfor() { i=0; while [ "$(wc -l < "$DIR/watch.out" 2>/dev/null || echo 0)" -lt "$1" ]; do i=$((i+1)); [ $i -lt 500 ] || { echo "no line $1:"; cat "$DIR/watch.out"; exit 1; }; sleep 0.01; done; }
+`
+
+// TestWatch: `ownerwall watch` applies the policy, then follows the policy
+// file (a broken edit is reported, and the last good policy stays) and
+// /etc/group (plebian becomes a member of wheel while the file is still
+// broken: let through, with no apply run by hand); SIGTERM ends it.
 func TestWatch(t *testing.T) {
 	forEachBackend(t, func(t *testing.T, b backendCase) {
 		sc := world("") // watch applies the policy, from the start
 		b.use(&sc)
 		sc.Files = map[string]string{
-			"policy.yaml": `version: 1
-rules:
-  - {name: wheel may reach the tunnel, to: {host: local, tcp: 992}, who: ["group:wheel"], action: accept}
-  - {name: the tunnel is wheel's, to: {host: local, tcp: 992}, action: reject}
-`,
+			"policy.yaml":            wheelTunnel,
 			"group.plebian-in-wheel": strings.Replace(group, "wheel:x:10:admin7", "wheel:x:10:admin7,plebian", 1),
 			"broken.yaml":            "version: 1\nrules:\n  - {name: x, to: {tcp: 99999}, action: accept}\n",
 		}
-		// waitfor N: until watch.out has N lines (5 s at most).
-		waitfor := `waitfor() { i=0; while [ "$(wc -l < "$DIR/watch.out" 2>/dev/null || echo 0)" -lt "$1" ]; do i=$((i+1)); [ $i -lt 500 ] || { echo "no line $1:"; cat "$DIR/watch.out"; exit 1; }; sleep 0.01; done; }
-`
 		start := waitfor + `: > "$DIR/watch.out" # there before the first wc, whoever runs first
 "$SELF" watch -f "$DIR/policy.yaml" --json --interval 0 "$@" > "$DIR/watch.out" 2>"$DIR/watch.err" &
 echo $! > "$DIR/watch.pid"
@@ -98,19 +103,13 @@ func TestWatchLeavesPendingAlone(t *testing.T) {
 	sc := world("")
 	b.use(&sc)
 	sc.Files = map[string]string{
-		"policy.yaml": `version: 1
-rules:
-  - {name: wheel may reach the tunnel, to: {host: local, tcp: 992}, who: ["group:wheel"], action: accept}
-  - {name: the tunnel is wheel's, to: {host: local, tcp: 992}, action: reject}
-`,
+		"policy.yaml": wheelTunnel,
 		"closed.yaml": `version: 1
 rules:
   - {name: the tunnel is closed, to: {host: local, tcp: 992}, action: reject}
 `,
 		"group.plebian-in-wheel": strings.Replace(group, "wheel:x:10:admin7", "wheel:x:10:admin7,plebian", 1),
 	}
-	waitfor := `waitfor() { i=0; while [ "$(wc -l < "$DIR/watch.out" 2>/dev/null || echo 0)" -lt "$1" ]; do i=$((i+1)); [ $i -lt 500 ] || { echo "no line $1:"; cat "$DIR/watch.out"; exit 1; }; sleep 0.01; done; }
-`
 	sh := func(code string) []string {
 		return []string{"sh", "-c", "SELF=$0 DIR=$1\n" + waitfor + code, "$SELF", "$DIR"}
 	}
